@@ -1,0 +1,47 @@
+# streamguard — developer entry points. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv system-deps test test-unit test-integration lint typecheck format demo clean
+
+# The venv is rebuilt when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# System packages the tests need (installed with apt-get when running as root and missing).
+system-deps:
+	bash deploy/system-deps.sh
+
+test: venv system-deps
+	$(VENV)/bin/pytest
+
+test-unit: venv
+	$(VENV)/bin/pytest tests/unit
+
+test-integration: venv system-deps
+	$(VENV)/bin/pytest tests/integration
+
+lint: venv
+	$(VENV)/bin/ruff check streamguard tests
+	$(VENV)/bin/ruff format --check streamguard tests
+	$(VENV)/bin/mypy
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+format: venv
+	$(VENV)/bin/ruff format streamguard tests
+	$(VENV)/bin/ruff check --fix streamguard tests
+
+demo: venv system-deps
+	$(VENV)/bin/streamguard demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,226 @@
+"""The `streamguard` command line (typer + rich). Each command is a thin shell over a library function."""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streamguard import __version__
+from streamguard.errors import StreamguardError
+
+app = typer.Typer(
+    name="streamguard",
+    help="Detect and segment manipulated faces in images, videos and live streams.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DEVICE_HELP = "auto (CUDA when present), cpu, cuda or cuda:N"
+
+
+class ExportFormatChoice(StrEnum):
+    """Export formats offered on the command line."""
+
+    onnx = "onnx"
+    torchscript = "torchscript"
+
+
+def _fail(error: Exception) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {error}")
+    return typer.Exit(code=2)
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        console.print(f"streamguard {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+def variants(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
+    """List the six detector variants with parameter counts and multiply-adds at 256x256."""
+    from streamguard.model.complexity import count_macs
+    from streamguard.model.network import YShapedAutoencoder, count_parameters
+    from streamguard.model.variants import VARIANTS
+
+    rows = []
+    for spec in VARIANTS.values():
+        model = YShapedAutoencoder(spec)
+        rows.append({
+            "name": spec.name, "params": count_parameters(model), "macs": count_macs(model, 256),
+            "depth": spec.depth, "input": spec.input_kind, "seg_branch": spec.has_seg, "rec_branch": spec.has_rec,
+            "seg_weight": spec.seg_weight, "rec_weight": spec.rec_weight, "rec_loss": spec.rec_loss,
+            "description": spec.description,
+        })  # fmt: skip
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="Detector variants (Nguyen et al. 2019, Table 2) at 256x256")
+    for column in ("name", "params", "GMACs", "depth", "input", "seg", "rec", "w_seg", "w_rec", "rec loss"):
+        table.add_column(column, justify="right" if column in {"params", "GMACs"} else "left", no_wrap=True)
+    for r in rows:
+        table.add_row(
+            r["name"], f"{r['params']:,}", f"{r['macs'] / 1e9:.3f}", r["depth"], r["input"],
+            "yes" if r["seg_branch"] else "no", "yes" if r["rec_branch"] else "no",
+            str(r["seg_weight"]), str(r["rec_weight"]), r["rec_loss"],
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Training data: folder layout (real/, fake/, masks/) or FF++.")],
+    out: Annotated[Path, typer.Option(help="Where to write the best checkpoint.")],
+    variant: Annotated[str, typer.Option(help="One of `streamguard variants`.")] = "proposed_new",
+    val: Annotated[Path | None, typer.Option(help="Validation data; default: hold out files of --data.")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 20,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    lr: Annotated[float, typer.Option(min=0.0)] = 1e-3,
+    frames_per_video: Annotated[int, typer.Option(min=1)] = 8,
+    val_fraction: Annotated[float, typer.Option(min=0.01, max=0.9)] = 0.2,
+    split: Annotated[str | None, typer.Option(help="FaceForensics++ split of --data (train, val, test).")] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    seed: Annotated[int, typer.Option()] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from the state saved beside --out.")] = False,
+    log: Annotated[Path | None, typer.Option(help="JSON-lines log (default: OUT.log.jsonl).")] = None,
+) -> None:
+    """Train a detector; keeps the checkpoint with the best validation AUC, calibrated on validation data."""
+    from streamguard.model.variants import get_variant
+    from streamguard.train.loop import TrainConfig
+    from streamguard.train.pipeline import DataOptions, train_model
+
+    try:
+        get_variant(variant)
+        options = DataOptions(data, val, frames_per_video, val_fraction=val_fraction, split=split)
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed)
+        result = train_model(variant, options, config, out, resume=resume, log=log)
+    except (StreamguardError, KeyError) as e:
+        raise _fail(e) from e
+    _print_fit(result.checkpoint, result.best_epoch, result.best_metrics)
+
+
+@app.command()
+def finetune(
+    init: Annotated[Path, typer.Option(help="Checkpoint to start from.")],
+    data: Annotated[Path, typer.Option(help="The (few-shot) adaptation data.")],
+    out: Annotated[Path, typer.Option(help="Where to write the fine-tuned checkpoint.")],
+    val: Annotated[Path | None, typer.Option(help="Validation data; default: hold out files of --data.")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 10,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    lr: Annotated[float, typer.Option(min=0.0)] = 1e-4,
+    frames_per_video: Annotated[int, typer.Option(min=1)] = 10,
+    val_fraction: Annotated[float, typer.Option(min=0.01, max=0.9)] = 0.2,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Adapt a trained detector to a new manipulation from a few examples (paper section 4.4.2)."""
+    from streamguard.train.loop import TrainConfig
+    from streamguard.train.pipeline import DataOptions, finetune_model
+
+    try:
+        options = DataOptions(data, val, frames_per_video, val_fraction=val_fraction)
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed)
+        result = finetune_model(init, options, config, out)
+    except StreamguardError as e:
+        raise _fail(e) from e
+    _print_fit(result.checkpoint, result.best_epoch, result.best_metrics)
+
+
+def _print_fit(checkpoint: Path, epoch: int, metrics: dict[str, Any]) -> None:
+    shown = {k: v for k, v in metrics.items() if isinstance(v, float)}
+    console.print(f"[green]best checkpoint[/] {checkpoint} (epoch {epoch + 1})")
+    console.print("  " + "  ".join(f"{k}={v:.4f}" for k, v in shown.items()))
+
+
+@app.command("eval")
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint to evaluate.")],
+    data: Annotated[Path, typer.Option(help="Labelled data: folder layout or FaceForensics++.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report here.")] = None,
+    frames_per_video: Annotated[int, typer.Option(min=1)] = 32,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    save_masks: Annotated[Path | None, typer.Option(help="Write predicted masks as PNG under this folder.")] = None,
+    split: Annotated[str | None, typer.Option(help="FaceForensics++ split (train, val, test).")] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+) -> None:
+    """Evaluate a checkpoint: frame/video AUC, EER, AP, ACC, ECE and mask accuracy/IoU, overall and per group."""
+    from streamguard.evaluate.runner import EvalOptions, evaluate_dataset
+    from streamguard.model.detector import Detector
+
+    try:
+        detector = Detector.load(checkpoint, device=device)
+        options = EvalOptions(frames_per_video, batch_size, save_masks=save_masks, split=split)
+        report = evaluate_dataset(detector, data, options)
+    except StreamguardError as e:
+        raise _fail(e) from e
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+    _print_report(report)
+
+
+def _fmt(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    columns = ["frame_auc", "video_auc", "eer", "ap", "acc", "ece", "seg_pixel_acc", "seg_iou", "n_frames",
+               "n_videos", "n_images", "n_no_face"]  # fmt: skip
+    table = Table(title=f"streamguard eval — {report['checkpoint']['version']}")
+    table.add_column("set")
+    for column in columns:
+        table.add_column(column, justify="right")
+    table.add_row("[bold]all[/]", *(_fmt(report[c]) for c in columns))
+    for name, group in report["groups"].items():
+        table.add_row(name or "(top level)", *(_fmt(group[c]) for c in columns))
+    console.print(table)
+    for failure in report["failed"]:
+        err_console.print(f"[yellow]could not decode[/] {failure['path']}: {failure['error']}")
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint to export.")],
+    out: Annotated[Path, typer.Option(help="Output file (.onnx or .pt).")],
+    fmt: Annotated[ExportFormatChoice, typer.Option("--format", help="onnx or torchscript.")] = ExportFormatChoice.onnx,
+    check: Annotated[bool, typer.Option(help="Compare ONNX Runtime with PyTorch on random crops.")] = True,
+) -> None:
+    """Export a checkpoint (uint8 crops in; calibrated P(fake) and mask out; dynamic batch axis)."""
+    import numpy as np
+
+    from streamguard.export.exporter import export_checkpoint, onnx_parity
+    from streamguard.model.checkpoint import load_checkpoint
+
+    try:
+        export_checkpoint(checkpoint, out, fmt.value)
+        console.print(f"[green]wrote[/] {out} ({out.stat().st_size / 1e6:.2f} MB)")
+        if fmt is ExportFormatChoice.onnx and check:
+            size = load_checkpoint(checkpoint)[1].input_size
+            crops = np.random.default_rng(0).integers(0, 256, (3, size, size, 3), dtype=np.uint8)
+            parity = onnx_parity(checkpoint, out, crops)
+            console.print(
+                f"ONNX Runtime vs PyTorch on {parity['n']:.0f} crops: max |Δp_fake| = "
+                f"{parity['max_abs_diff_p_fake']:.2e}, max |Δmask| = {parity['max_abs_diff_mask']:.2e}"
+            )
+    except StreamguardError as e:
+        raise _fail(e) from e
+
+
+def main() -> None:
+    """Entry point of the `streamguard` console script."""
+    app()

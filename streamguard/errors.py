@@ -1,0 +1,27 @@
+"""The exception hierarchy: every error streamguard raises on purpose derives from `StreamguardError`."""
+
+from __future__ import annotations
+
+
+class StreamguardError(Exception):
+    """Base class of all streamguard errors."""
+
+
+class ConfigError(StreamguardError):
+    """A configuration file or option is invalid; the message names the file and the field."""
+
+
+class CheckpointError(StreamguardError):
+    """A checkpoint cannot be read, or does not match the architecture it claims."""
+
+
+class ModelAssetError(StreamguardError):
+    """A bundled model file (e.g. a BlazeFace `.tflite`) is missing or unreadable."""
+
+
+class MediaDecodeError(StreamguardError):
+    """An image or video could not be decoded."""
+
+
+class DatasetError(StreamguardError):
+    """A dataset folder does not have the expected layout."""

@@ -1,0 +1,113 @@
+"""The inference API everything else uses: `Detector.load(path)` then `detector.predict(crops)`."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from streamguard.model.checkpoint import CheckpointMeta, load_checkpoint
+from streamguard.model.network import YShapedAutoencoder, fake_logit, fuse_batchnorm
+from streamguard.model.preprocess import crops_to_tensor, normalize
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Detector output for a batch of N crops.
+
+    Attributes:
+        p_fake: `(N,)` calibrated probability that the face is manipulated.
+        logits: `(N,)` uncalibrated fake logit (``a_fake - a_real``), for calibration fitting.
+        masks: `(N, H, W)` per-pixel probability of manipulation (zeros for variants without a mask branch).
+    """
+
+    p_fake: np.ndarray
+    logits: np.ndarray
+    masks: np.ndarray
+
+
+def resolve_device(device: str) -> torch.device:
+    """Map ``auto`` to CUDA when present, else CPU; pass anything else to `torch.device`."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Detector:
+    """A loaded, calibrated detector on one device. Not thread-safe: call it from one thread at a time."""
+
+    def __init__(
+        self, model: YShapedAutoencoder, meta: CheckpointMeta, device: str = "auto", version: str = ""
+    ) -> None:
+        self.meta = meta
+        self.device = resolve_device(device)
+        # channels_last + folded batch norm: ~9x faster than the training graph on CPU (measured, 256x256).
+        self.model = fuse_batchnorm(model).to(self.device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.version = version or meta.variant
+        self._mean = tuple(meta.normalization["mean"])
+        self._std = tuple(meta.normalization["std"])
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> Detector:
+        """Load a checkpoint written by `streamguard train` (see `streamguard.model.checkpoint`)."""
+        path = Path(path)
+        model, meta = load_checkpoint(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        return cls(model, meta, device=device, version=f"{path.stem}:{meta.variant}:{digest}")
+
+    @property
+    def input_size(self) -> int:
+        """Side of the square crops `predict` expects."""
+        return self.meta.input_size
+
+    @property
+    def has_masks(self) -> bool:
+        """Whether the variant has a segmentation branch."""
+        return self.model.seg_head is not None
+
+    def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Score a batch of `(N, S, S, 3)` uint8 RGB crops (S = `input_size`).
+
+        Returns:
+            `p_fake` `(N,)` float32 calibrated P(fake) and `masks` `(N, S, S)` float32 in [0, 1].
+        """
+        result = self.infer(crops)
+        return result.p_fake, result.masks
+
+    def infer(self, crops: np.ndarray) -> Prediction:
+        """Like `predict`, also returning the uncalibrated logits."""
+        size = self.input_size
+        if crops.shape[1:3] != (size, size):
+            raise ValueError(f"expected {size}x{size} crops, got {crops.shape[1]}x{crops.shape[2]}")
+        x = normalize(crops_to_tensor(crops).to(self.device), self._mean, self._std)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), self._autocast():
+            out = self.model(x)
+            logits = fake_logit(out.activations).float()
+            p_fake = self.meta.calibration.apply(logits)
+            if out.seg_logits is not None:
+                masks = torch.softmax(out.seg_logits.float(), dim=1)[:, 1]
+            else:
+                masks = torch.zeros((len(crops), size, size), device=self.device)
+        return Prediction(
+            p_fake=p_fake.cpu().numpy().astype(np.float32),
+            logits=logits.cpu().numpy().astype(np.float32),
+            masks=masks.cpu().numpy().astype(np.float32),
+        )
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self.device.type != "cuda":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+
+
+def iter_batches(n: int, batch_size: int) -> Iterator[slice]:
+    """Slices covering ``range(n)`` in chunks of at most `batch_size`."""
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))

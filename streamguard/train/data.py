@@ -1,0 +1,123 @@
+"""Training data: face crops of a labelled dataset held in memory, and the torch `Dataset` over them."""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from streamguard.model.preprocess import crops_to_tensor
+
+if TYPE_CHECKING:
+    from streamguard.datasets.faces import FaceSample
+
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass
+class CropSet:
+    """Face crops with labels and masks, one row per crop.
+
+    Attributes:
+        crops: `(N, S, S, 3)` uint8 RGB.
+        masks: `(N, S, S)` uint8 in {0, 1} (zeros for reals and for fakes without a mask).
+        has_mask: `(N,)` bool, whether the row has a ground-truth mask (reals always do: all zeros).
+        is_fake: `(N,)` bool.
+        sources: Dataset-relative path of each row's file (the unit of splitting).
+        groups: Group of each row (first folder under `real/` or `fake/`).
+        n_no_face: Rows cropped at the frame centre because no face was detected.
+        failed: `path: reason` for each file that could not be decoded.
+    """
+
+    crops: np.ndarray
+    masks: np.ndarray
+    has_mask: np.ndarray
+    is_fake: np.ndarray
+    sources: list[str]
+    groups: list[str]
+    n_no_face: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.is_fake)
+
+    @classmethod
+    def from_samples(cls, samples: Iterable[FaceSample], size: int, failed: list[str] | None = None) -> CropSet:
+        """Stack face samples (e.g. from `iter_face_samples`) into arrays."""
+        rows = list(samples)
+        empty_mask = np.zeros((size, size), dtype=np.uint8)
+        return cls(
+            crops=np.stack([r.crop for r in rows]) if rows else np.zeros((0, size, size, 3), np.uint8),
+            masks=np.stack([empty_mask if r.mask is None else r.mask.astype(np.uint8) for r in rows])
+            if rows
+            else np.zeros((0, size, size), np.uint8),
+            has_mask=np.array([r.mask is not None for r in rows], dtype=bool),
+            is_fake=np.array([r.item.is_fake for r in rows], dtype=bool),
+            sources=[r.item.rel_path for r in rows],
+            groups=[r.item.group for r in rows],
+            n_no_face=sum(r.no_face for r in rows),
+            failed=list(failed or []),
+        )
+
+    def subset(self, index: np.ndarray) -> CropSet:
+        """Rows selected by an integer or boolean index."""
+        idx = np.flatnonzero(index) if index.dtype == bool else index
+        return CropSet(
+            crops=self.crops[idx],
+            masks=self.masks[idx],
+            has_mask=self.has_mask[idx],
+            is_fake=self.is_fake[idx],
+            sources=[self.sources[i] for i in idx],
+            groups=[self.groups[i] for i in idx],
+        )
+
+    def split_by_source(self, val_fraction: float, seed: int = 0) -> tuple[CropSet, CropSet]:
+        """Split into (train, val) so that all crops of one file land on the same side.
+
+        The side of a file is a hash of its path and the seed, so the split is stable as files are added.
+        """
+        threshold = int(val_fraction * 2**32)
+        in_val = np.array([zlib.crc32(f"{seed}:{s}".encode()) < threshold for s in self.sources], dtype=bool)
+        return self.subset(~in_val), self.subset(in_val)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for checkpoint metadata and logs."""
+        return {
+            "n_crops": len(self),
+            "n_fake": int(self.is_fake.sum()),
+            "n_real": int((~self.is_fake).sum()),
+            "n_files": len(set(self.sources)),
+            "n_with_mask": int(self.has_mask.sum()),
+            "n_no_face": self.n_no_face,
+            "n_failed": len(self.failed),
+            "groups": dict(Counter(self.groups)),
+        }
+
+
+class CropDataset(Dataset[Batch]):
+    """Torch view of a `CropSet`, with an optional random horizontal flip applied to crop and mask alike."""
+
+    def __init__(self, crops: CropSet, augment: bool = False, seed: int = 0) -> None:
+        self.crops = crops
+        self.augment = augment
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __getitem__(self, i: int) -> Batch:
+        crop, mask = self.crops.crops[i], self.crops.masks[i]
+        if self.augment and self.rng.random() < 0.5:
+            crop, mask = crop[:, ::-1], mask[:, ::-1]
+        return {
+            "images01": crops_to_tensor(crop[None])[0],
+            "masks": torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32)),
+            "is_fake": torch.tensor(float(self.crops.is_fake[i])),
+            "has_mask": torch.tensor(bool(self.crops.has_mask[i])),
+        }

@@ -1,0 +1,113 @@
+"""Glue between datasets on disk and `fit`: crops for training/validation, then train or fine-tune."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.progress import Progress
+
+from streamguard.datasets.faces import iter_face_samples
+from streamguard.datasets.layout import MediaItem, scan_dataset, summarize
+from streamguard.errors import DatasetError, MediaDecodeError
+from streamguard.evaluate.metrics import has_both_classes
+from streamguard.model.checkpoint import load_checkpoint
+from streamguard.model.network import YShapedAutoencoder
+from streamguard.model.variants import get_variant
+from streamguard.train.data import CropDataset, CropSet
+from streamguard.train.loop import FitResult, JsonlLog, TrainConfig, fit
+from streamguard.vision.detection import FaceDetector
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Where training data comes from.
+
+    Attributes:
+        data: Training dataset root (folder or FaceForensics++ layout).
+        val: Validation dataset root; None splits `val_fraction` of the training files off instead.
+        frames_per_video: Evenly spaced frames taken from each video.
+        input_size: Crop side in pixels.
+        val_fraction: Share of training files held out when `val` is None (split by file, never by frame).
+        split: FaceForensics++ official split for `data` (its `val` split is used for validation when
+            `val` is None and the split files exist).
+    """
+
+    data: Path
+    val: Path | None = None
+    frames_per_video: int = 8
+    input_size: int = 256
+    val_fraction: float = 0.2
+    split: str | None = None
+
+
+def load_crop_set(root: Path, frames_per_video: int, size: int = 256, split: str | None = None) -> CropSet:
+    """Detect and crop the most confident face of each sampled frame of a dataset, into memory."""
+    items = scan_dataset(root, split=split)
+    failed: list[str] = []
+
+    def on_error(item: MediaItem, error: MediaDecodeError) -> None:
+        failed.append(f"{item.rel_path}: {error}")
+
+    with FaceDetector(max_faces=1) as detector, Progress(transient=True) as progress:
+        task = progress.add_task(f"cropping {root.name}", total=len(items))
+        samples = []
+        for item in items:
+            samples.extend(
+                iter_face_samples([item], detector, frames_per_video=frames_per_video, size=size, max_faces=1,
+                                  on_error=on_error)
+            )  # fmt: skip
+            progress.advance(task)
+    crops = CropSet.from_samples(samples, size, failed)
+    crops.n_no_face = sum(s.no_face for s in samples)
+    return crops
+
+
+def train_and_validation_sets(options: DataOptions) -> tuple[CropSet, CropSet, dict[str, object]]:
+    """Crops for training and validation, and a summary of both for the checkpoint."""
+    train_set = load_crop_set(options.data, options.frames_per_video, options.input_size, options.split)
+    if options.val is not None:
+        val_set = load_crop_set(options.val, options.frames_per_video, options.input_size)
+    else:
+        train_set, val_set = train_set.split_by_source(options.val_fraction)
+    for name, crops in (("training", train_set), ("validation", val_set)):
+        if not has_both_classes(crops.is_fake):
+            raise DatasetError(
+                f"the {name} set has {int(crops.is_fake.sum())} fake and {int((~crops.is_fake).sum())} real crops;"
+                " it needs both (give --val, or more files)"
+            )
+    summary = {
+        "data": str(options.data),
+        "val": str(options.val) if options.val else f"{options.val_fraction:.0%} of data files",
+        "files": summarize(scan_dataset(options.data, split=options.split)),
+        "train": train_set.summary(),
+        "validation": val_set.summary(),
+        "frames_per_video": options.frames_per_video,
+    }
+    return train_set, val_set, summary
+
+
+def train_model(
+    variant: str, options: DataOptions, config: TrainConfig, out: Path, *, resume: bool = False, log: Path | None = None
+) -> FitResult:
+    """`streamguard train`: a fresh network of `variant` trained on `options.data`."""
+    train_set, val_set, summary = train_and_validation_sets(options)
+    torch.manual_seed(config.seed)  # the initial weights are part of the seeded recipe
+    return fit(
+        YShapedAutoencoder(get_variant(variant)), CropDataset(train_set, augment=True, seed=config.seed), val_set, config, out,
+        training_meta=summary, resume=resume, log=JsonlLog(log or out.with_name(out.name + ".log.jsonl")),
+    )  # fmt: skip
+
+
+def finetune_model(
+    init: Path, options: DataOptions, config: TrainConfig, out: Path, *, log: Path | None = None
+) -> FitResult:
+    """`streamguard finetune`: continue training a checkpoint on a (small) new dataset (paper 4.4.2)."""
+    model, meta = load_checkpoint(init)
+    train_set, val_set, summary = train_and_validation_sets(options)
+    summary = {**summary, "finetuned_from": str(init), "base_training": meta.training}
+    return fit(
+        model, CropDataset(train_set, augment=True, seed=config.seed), val_set, config, out,
+        training_meta=summary, log=JsonlLog(log or out.with_name(out.name + ".log.jsonl")),
+    )  # fmt: skip
