@@ -56,7 +56,7 @@ def variants(as_json: Annotated[bool, typer.Option("--json", help="Print JSON in
     from streamguard.model.network import YShapedAutoencoder, count_parameters
     from streamguard.model.variants import VARIANTS
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in VARIANTS.values():
         model = YShapedAutoencoder(spec)
         rows.append({

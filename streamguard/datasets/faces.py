@@ -101,4 +101,5 @@ def _frame_mask(item: MediaItem, frame: DecodedFrame) -> np.ndarray | None:
 def _crop_mask(full_mask: np.ndarray | None, transform: CropTransform) -> np.ndarray | None:
     if full_mask is None:
         return None
-    return (transform.crop_region(full_mask) >= 0.5).astype(np.float32)
+    cropped: np.ndarray = (transform.crop_region(full_mask) >= 0.5).astype(np.float32)
+    return cropped

@@ -36,7 +36,8 @@ def astronaut_rgb() -> np.ndarray:
     """The public-domain `skimage.data.astronaut()` image, `(512, 512, 3)` uint8 RGB."""
     from skimage import data  # noqa: PLC0415 (scikit-image is only needed for demo material)
 
-    return np.ascontiguousarray(data.astronaut())
+    image: np.ndarray = np.ascontiguousarray(data.astronaut())  # type: ignore[no-untyped-call]
+    return image
 
 
 def face_ellipse_mask(image: np.ndarray, box: FaceBox) -> np.ndarray:
@@ -112,7 +113,8 @@ def _random_pose(canvas_hw: tuple[int, int], rng: np.random.Generator) -> tuple[
 
 def _jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     gain, bias = rng.uniform(0.85, 1.15), rng.uniform(-15, 15)
-    return np.clip(image.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+    jittered: np.ndarray = np.clip(image.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+    return jittered
 
 
 def _write_image_pair(

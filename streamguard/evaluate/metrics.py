@@ -7,7 +7,6 @@ them with scikit-learn on random scores.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 
 def _binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -16,6 +15,17 @@ def _binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndar
     if y.shape != s.shape:
         raise ValueError(f"labels {y.shape} and scores {s.shape} differ in length")
     return y, s
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of `values`, ties sharing the mean of their ranks (as `scipy.stats.rankdata`)."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(ordered)) + 1]
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return ranks
 
 
 def has_both_classes(labels: np.ndarray) -> bool:
@@ -29,7 +39,7 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     y, s = _binary(labels, scores)
     if not has_both_classes(y):
         return float("nan")
-    ranks = rankdata(s)
+    ranks = average_ranks(s)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 

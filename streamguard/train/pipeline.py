@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from rich.progress import Progress
 
-from streamguard.datasets.faces import iter_face_samples
+from streamguard.datasets.faces import FaceSample, iter_face_samples
 from streamguard.datasets.layout import MediaItem, scan_dataset, summarize
 from streamguard.errors import DatasetError, MediaDecodeError
 from streamguard.evaluate.metrics import has_both_classes
@@ -52,7 +52,7 @@ def load_crop_set(root: Path, frames_per_video: int, size: int = 256, split: str
 
     with FaceDetector(max_faces=1) as detector, Progress(transient=True) as progress:
         task = progress.add_task(f"cropping {root.name}", total=len(items))
-        samples = []
+        samples: list[FaceSample] = []
         for item in items:
             samples.extend(
                 iter_face_samples([item], detector, frames_per_video=frames_per_video, size=size, max_faces=1,
