@@ -34,7 +34,7 @@ class ToyDataset:
 
 def astronaut_rgb() -> np.ndarray:
     """The public-domain `skimage.data.astronaut()` image, `(512, 512, 3)` uint8 RGB."""
-    from skimage import data  # noqa: PLC0415 (scikit-image is only needed for demo material)
+    from skimage import data
 
     image: np.ndarray = np.ascontiguousarray(data.astronaut())  # type: ignore[no-untyped-call]
     return image
@@ -64,7 +64,7 @@ def place_on_canvas(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scale `image` (and its mask) and paste it at `offset` on a noisy canvas of `canvas_hw`."""
     rng = np.random.default_rng(seed)
-    side = int(round(image.shape[0] * scale))
+    side = round(image.shape[0] * scale)
     small = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
     small_mask = cv2.resize(mask, (side, side), interpolation=cv2.INTER_NEAREST)
     height, width = canvas_hw
@@ -107,7 +107,7 @@ def write_toy_dataset(
 def _random_pose(canvas_hw: tuple[int, int], rng: np.random.Generator) -> tuple[float, tuple[int, int]]:
     height, width = canvas_hw
     scale = rng.uniform(0.32, 0.42) * min(height, width) / 240
-    side = int(round(512 * scale))
+    side = round(512 * scale)
     return scale, (int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1)))
 
 
@@ -149,7 +149,7 @@ def _write_video_pair(
         frames, masks = [], []
         background_seed = int(rng.integers(1 << 31))
         for t in range(n_frames):
-            dy, dx = int(round(2 * np.sin(t / 3))), int(round(2 * np.cos(t / 3)))
+            dy, dx = round(2 * np.sin(t / 3)), round(2 * np.cos(t / 3))
             offset = (max(0, y + dy - 2), max(0, x + dx - 2))
             frame, mask = place_on_canvas(source, ellipse, canvas_hw, scale, offset, background_seed)
             frames.append(frame)

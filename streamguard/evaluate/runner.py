@@ -18,9 +18,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-from streamguard.datasets.layout import MediaItem, scan_dataset
 
 from streamguard.datasets.faces import FaceSample, iter_face_samples
+from streamguard.datasets.layout import MediaItem, scan_dataset
 from streamguard.errors import MediaDecodeError
 from streamguard.evaluate import metrics
 from streamguard.model.detector import Detector

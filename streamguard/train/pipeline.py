@@ -94,8 +94,9 @@ def train_model(
     """`streamguard train`: a fresh network of `variant` trained on `options.data`."""
     train_set, val_set, summary = train_and_validation_sets(options)
     torch.manual_seed(config.seed)  # the initial weights are part of the seeded recipe
+    model = YShapedAutoencoder(get_variant(variant))
     return fit(
-        YShapedAutoencoder(get_variant(variant)), CropDataset(train_set, augment=True, seed=config.seed), val_set, config, out,
+        model, CropDataset(train_set, augment=True, seed=config.seed), val_set, config, out,
         training_meta=summary, resume=resume, log=JsonlLog(log or out.with_name(out.name + ".log.jsonl")),
     )  # fmt: skip
 

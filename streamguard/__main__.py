@@ -1,0 +1,5 @@
+"""`python -m streamguard` runs the command line."""
+
+from streamguard.cli import main
+
+main()
