@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
 from streamguard.datasets.layout import MediaItem
 from streamguard.datasets.media import DecodedFrame, read_frames, read_mask
-
 from streamguard.errors import MediaDecodeError
 from streamguard.vision.crop import CropTransform, FaceBox, center_crop, crop_face
 from streamguard.vision.detection import FaceDetector

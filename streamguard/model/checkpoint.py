@@ -112,21 +112,33 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
+REQUIRED_KEYS = ("variant", "input_size", "normalization", "calibration", "state_dict")
+
+
 def meta_from_payload(path: Path, payload: dict[str, Any]) -> CheckpointMeta:
-    """Build a `CheckpointMeta` from a raw payload, validating the variant name."""
-    variant = payload.get("variant")
+    """Build a `CheckpointMeta` from a raw payload, validating the variant name and required fields."""
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks required field(s) {', '.join(missing)}")
+    variant = payload["variant"]
     if variant not in VARIANTS:
         raise CheckpointError(f"{path}: unknown variant {variant!r} (known: {', '.join(VARIANTS)})")
-    return CheckpointMeta(
-        variant=str(variant),
-        input_size=int(payload["input_size"]),
-        normalization=payload["normalization"],
-        calibration=Calibration.from_dict(payload["calibration"]),
-        training=payload.get("training", {}),
-        metrics=payload.get("metrics", {}),
-        code_version=str(payload.get("code_version", "")),
-        created_at=str(payload.get("created_at", "")),
-    )
+    try:
+        return CheckpointMeta(
+            variant=str(variant),
+            input_size=int(payload["input_size"]),
+            normalization={
+                "mean": list(payload["normalization"]["mean"]),
+                "std": list(payload["normalization"]["std"]),
+            },
+            calibration=Calibration.from_dict(payload["calibration"]),
+            training=payload.get("training", {}),
+            metrics=payload.get("metrics", {}),
+            code_version=str(payload.get("code_version", "")),
+            created_at=str(payload.get("created_at", "")),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: malformed checkpoint metadata ({type(e).__name__}: {e})") from e
 
 
 def load_checkpoint(path: Path, expected_variant: str | None = None) -> tuple[YShapedAutoencoder, CheckpointMeta]:

@@ -82,9 +82,10 @@ class Detector:
     def infer(self, crops: np.ndarray) -> Prediction:
         """Like `predict`, also returning the uncalibrated logits."""
         size = self.input_size
-        if crops.shape[1:3] != (size, size):
-            raise ValueError(f"expected {size}x{size} crops, got {crops.shape[1]}x{crops.shape[2]}")
-        x = normalize(crops_to_tensor(crops).to(self.device), self._mean, self._std)
+        images01 = crops_to_tensor(crops)  # validates rank, channels and dtype
+        if images01.shape[2:] != (size, size):
+            raise ValueError(f"expected {size}x{size} crops, got {images01.shape[2]}x{images01.shape[3]}")
+        x = normalize(images01.to(self.device), self._mean, self._std)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self._autocast():
             out = self.model(x)
