@@ -176,7 +176,7 @@ def _pillow_to_rgb(image: Image.Image) -> RgbImage:
 
 
 def _read_video(path: Path, max_frames: int | None) -> list[DecodedFrame]:
-    header_count = _header_frame_count(path)
+    header_count = _header_frame_count(path) if max_frames is not None else 0
     frames, decoded_count = _decode_selected(path, _selected_indices(header_count, max_frames))
     if max_frames is not None and decoded_count not in (0, header_count):
         # The container did not know its length or was wrong (e.g. truncated): select from the true count.
@@ -272,7 +272,7 @@ def _binarise_mask_image(path: Path) -> BinaryMask:
 def _otsu_binarise(frame: RgbImage) -> BinaryMask:
     brightest = np.ascontiguousarray(frame.max(axis=2))
     otsu_level, _ = cv2.threshold(brightest, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    binary: BinaryMask = brightest > float(otsu_level)
+    binary: BinaryMask = brightest > max(float(otsu_level), MASK_VIDEO_MIN_LEVEL)
     return binary
 
 

@@ -43,11 +43,18 @@ class Calibration:
         return cls(**data)
 
 
+# The activations live in [0, ~1], so a useful scale is far below this bound. Without it, nearly constant
+# validation logits (an undertrained model) drive the fit to scales of 1e6 that turn float rounding into
+# probability.
+MAX_SCALE = 1000.0
+
+
 def fit_platt(logits: np.ndarray, is_fake: np.ndarray, max_iter: int = 200) -> Calibration:
     """Fit scale and bias by minimising the log-loss of `is_fake` (1 fake, 0 real) given the logits.
 
     Uses Platt's smoothed targets, ``(N+ + 1) / (N+ + 2)`` for fakes and ``1 / (N- + 2)`` for reals, which keep
-    the fit finite when the validation scores separate the classes perfectly.
+    the fit finite when the validation scores separate the classes perfectly; the scale is kept in
+    (0, `MAX_SCALE`).
 
     Raises:
         ValueError: Without both classes present.
@@ -55,18 +62,21 @@ def fit_platt(logits: np.ndarray, is_fake: np.ndarray, max_iter: int = 200) -> C
     labels = np.asarray(is_fake, dtype=np.float64)
     if labels.min() == labels.max():
         raise ValueError("calibration needs both real and fake validation samples")
-    x = torch.as_tensor(np.asarray(logits, dtype=np.float64))
     n_fake, n_real = labels.sum(), len(labels) - labels.sum()
     y = torch.as_tensor(np.where(labels > 0.5, (n_fake + 1) / (n_fake + 2), 1 / (n_real + 2)))
-    params = torch.tensor([1.0 / max(float(x.std()), 1e-6), 0.0], dtype=torch.float64, requires_grad=True)
+    x = torch.as_tensor(np.asarray(logits, dtype=np.float64))
+    initial_scale = min(1.0 / max(float(x.std()), 1e-6), MAX_SCALE / 2)
+    initial_u = float(np.log(initial_scale / (MAX_SCALE - initial_scale)))  # inverse of the sigmoid below
+    params = torch.tensor([initial_u, 0.0], dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([params], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(x * params[0] + params[1], y)
+        scale = MAX_SCALE * torch.sigmoid(params[0])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(x * scale + params[1], y)
         loss.backward()  # type: ignore[no-untyped-call]
         return loss
 
     optimizer.step(closure)  # type: ignore[no-untyped-call]
-    scale, bias = (float(v) for v in params.detach())
-    return Calibration(scale=scale, bias=bias, method="platt", n_samples=len(labels))
+    scale = float(MAX_SCALE * torch.sigmoid(params[0].detach()))
+    return Calibration(scale=scale, bias=float(params[1].detach()), method="platt", n_samples=len(labels))

@@ -54,7 +54,7 @@ def test_train_writes_log_and_checkpoint(trained: Path) -> None:
     assert [e["event"] for e in events if e["event"] == "epoch"] == ["epoch"] * 3
     assert events[0]["event"] == "start" and events[-1]["event"] == "end"
     start = events[0]["training"]
-    assert start["files"]["n_fake"] > 0 and start["train"]["n_crops"] > 0 and start["validation"]["n_crops"] > 0
+    assert start["files"]["labels"]["fake"] > 0 and start["train"]["n_crops"] > 0 and start["validation"]["n_crops"] > 0
 
 
 def test_eval_reports_every_metric_and_names_the_unreadable_files(
