@@ -59,9 +59,7 @@ def load_crop_set(root: Path, frames_per_video: int, size: int = 256, split: str
                                   on_error=on_error)
             )  # fmt: skip
             progress.advance(task)
-    crops = CropSet.from_samples(samples, size, failed)
-    crops.n_no_face = sum(s.no_face for s in samples)
-    return crops
+    return CropSet.from_samples(samples, size, failed)
 
 
 def train_and_validation_sets(options: DataOptions) -> tuple[CropSet, CropSet, dict[str, object]]:
