@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from reference_impl import numpy_binomial_residual
 
 from streamguard.model import get_variant
 from streamguard.model.losses import (
@@ -20,18 +21,6 @@ from streamguard.model.losses import (
 from streamguard.model.network import YNetOutput
 
 DOUBLE_SOFTMAX_FLOOR = math.log1p(math.exp(-1.0))  # ≈ 0.3133: CE of a one-hot *probability* vector
-
-
-def numpy_binomial_residual(x: np.ndarray) -> np.ndarray:
-    """Reference ``x - blur(x)`` for `(N, C, H, W)`, binomial 3x3 blur, edge (replicate) padding."""
-    k = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
-    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
-    h, w = x.shape[2:]
-    blurred = np.zeros_like(x, dtype=np.float64)
-    for dy in range(3):
-        for dx in range(3):
-            blurred += k[dy, dx] * padded[:, :, dy : dy + h, dx : dx + w]
-    return x - blurred
 
 
 def hand_cross_entropy(logits: np.ndarray, masks: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from reference_impl import numpy_binomial_residual
 from torch import nn
 
 from streamguard.model import VARIANTS, YShapedAutoencoder, count_parameters, get_variant
@@ -61,18 +62,6 @@ def randomise_batchnorm(model: nn.Module, seed: int = 0) -> None:
             c = m.num_features
             m.running_mean.add_(torch.randn(c, generator=gen) * 0.1 * m.running_var.sqrt())
             m.running_var.mul_(torch.rand(c, generator=gen) * 1.5 + 0.5)
-
-
-def numpy_binomial_residual(x: np.ndarray) -> np.ndarray:
-    """Reference ``x - blur(x)`` for `(N, C, H, W)`, binomial 3x3 blur, edge (replicate) padding."""
-    k = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
-    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
-    h, w = x.shape[2:]
-    blurred = np.zeros_like(x, dtype=np.float64)
-    for dy in range(3):
-        for dx in range(3):
-            blurred += k[dy, dx] * padded[:, :, dy : dy + h, dx : dx + w]
-    return x - blurred
 
 
 # --------------------------------------------------------------------------------------------- variants
