@@ -25,3 +25,11 @@ class MediaDecodeError(StreamguardError):
 
 class DatasetError(StreamguardError):
     """A dataset folder does not have the expected layout."""
+
+
+class StreamError(StreamguardError):
+    """One stream failed (open, decode, stall); the stream is retried and the others are unaffected."""
+
+
+class SinkError(StreamguardError):
+    """An output (Redis) could not be written; events stay in the spool until it returns."""

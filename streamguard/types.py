@@ -1,0 +1,138 @@
+"""Frozen records that cross stage boundaries: ingest -> vision -> inference -> scoring -> sinks.
+
+Arrays inside these records are never mutated after construction; stages that need a changed copy make one.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A sampled, decoded video frame (RGB) of one stream.
+
+    Attributes:
+        stream_id: The stream the frame belongs to.
+        index: Decode counter within the stream (0-based, counts every decoded frame, sampled or not).
+        pts: Presentation timestamp in `time_base` units, or ``None`` when the container gives none.
+        time_base: Unit of `pts` in seconds, or ``None``.
+        wall_ts: Wall-clock arrival time (``time.time()``) when the frame left the decoder.
+        mono_ts: Monotonic arrival time (``time.monotonic()``), used for latency measurements.
+        image: `(H, W, 3)` uint8 RGB pixels.
+    """
+
+    stream_id: str
+    index: int
+    pts: int | None
+    time_base: Fraction | None
+    wall_ts: float
+    mono_ts: float
+    image: npt.NDArray[np.uint8] = field(repr=False)
+
+    @property
+    def media_time(self) -> float | None:
+        """`pts` in seconds, or ``None`` when unknown."""
+        if self.pts is None or self.time_base is None:
+            return None
+        return float(self.pts * self.time_base)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` in pixels."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class FaceCrop:
+    """One tracked face cut from a `Frame` with the shared 1.3x square crop.
+
+    Attributes:
+        stream_id: The stream of the frame.
+        track_id: Tracker id, unique within the stream (never shared across streams).
+        frame_index: `Frame.index` of the source frame.
+        wall_ts: `Frame.wall_ts` of the source frame.
+        mono_ts: `Frame.mono_ts` of the source frame.
+        box_xyxy: Face box in frame pixels ``(x0, y0, x1, y1)``.
+        crop_xywh: The square crop region in frame pixels ``(x0, y0, side, side)``.
+        frame_size: ``(width, height)`` of the frame.
+        det_score: Face detector confidence.
+        pixels: `(S, S, 3)` uint8 RGB crop fed to the model.
+    """
+
+    stream_id: str
+    track_id: int
+    frame_index: int
+    wall_ts: float
+    mono_ts: float
+    box_xyxy: tuple[float, float, float, float]
+    crop_xywh: tuple[float, float, float, float]
+    frame_size: tuple[int, int]
+    det_score: float
+    pixels: npt.NDArray[np.uint8] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """The detector's verdict on one `FaceCrop`.
+
+    Attributes:
+        face: The crop that was scored.
+        value: Calibrated probability that the face is manipulated.
+        mask: `(S, S)` float32 per-pixel manipulation probability in crop space.
+        model_version: Version string of the detector that produced it.
+    """
+
+    face: FaceCrop
+    value: float
+    mask: npt.NDArray[np.float32] = field(repr=False)
+    model_version: str
+
+
+class AlertPhase(enum.StrEnum):
+    """Lifecycle of an alert, one Redis stream entry per event."""
+
+    START = "start"
+    UPDATE = "update"
+    END = "end"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """One alert lifecycle event for a face track.
+
+    Attributes:
+        phase: start, update or end.
+        alert_id: Unique id of the alert (same across its start/update/end events).
+        stream_id: The stream.
+        track_id: The face track within the stream.
+        ts: Wall-clock time of the event.
+        opened_at: Wall-clock time the alert started.
+        score: Rolling-window mean P(fake) at the event.
+        peak_score: Highest single-frame P(fake) seen during the alert.
+        window_s: Length of the rolling window in seconds.
+        n_samples: Samples in the window at the event.
+        reason: Why it ended (``below_threshold``, ``track_lost``, ``shutdown``, ``stream_removed``); empty
+            for start and update.
+        peak: The scored face at the peak, whose mask and crop are published with start/update events.
+        sequence: 0 for the start event, then incremented by each published update (names mask keys).
+    """
+
+    phase: AlertPhase
+    alert_id: str
+    stream_id: str
+    track_id: int
+    ts: float
+    opened_at: float
+    score: float
+    peak_score: float
+    window_s: float
+    n_samples: int
+    reason: str
+    peak: Score | None = field(repr=False)
+    sequence: int = 0
