@@ -259,6 +259,121 @@ def demo(
     console.print(f"report {workdir / 'eval.json'}, predicted masks under {masks}")
 
 
+def _setup_logging(level: str) -> None:
+    import logging
+
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=True)],
+    )
+
+
+def _load_daemon_config(
+    config: Path | None, sources: list[str] | None, redis: str | None, listen: str | None
+) -> Any:
+    from streamguard.config import config_from_overrides, load_config
+
+    base = load_config(config) if config is not None else None
+    return config_from_overrides(base, sources or [], redis, listen)
+
+
+@app.command()
+def run(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML configuration file.")] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", "-s", help="ID=URL (rtsp://, http(s)://, or a path; `?loop=1&realtime=1`). Repeat."),
+    ] = None,
+    redis: Annotated[str | None, typer.Option(help="Redis URL (default: the file's, else an embedded Redis).")] = None,
+    listen: Annotated[str | None, typer.Option(help="HOST:PORT of the metrics/health server.")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the daemon: watch the streams, publish alerts and masks to Redis, serve /metrics and /healthz.
+
+    Flags override the file. SIGTERM or Ctrl-C stops the sources, ends open alerts, flushes and exits 0.
+    """
+    import asyncio
+    import signal
+
+    from streamguard.daemon import Daemon
+
+    _setup_logging(log_level)
+    try:
+        cfg = _load_daemon_config(config, source, redis, listen)
+    except StreamguardError as e:
+        raise _fail(e) from e
+
+    async def serve() -> None:
+        daemon = Daemon(cfg)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, daemon.request_stop)
+        await daemon.run()
+
+    try:
+        asyncio.run(serve())
+    except StreamguardError as e:
+        raise _fail(e) from e
+
+
+@app.command("check-config")
+def check_config(config: Annotated[Path, typer.Argument(help="YAML configuration file to validate.")]) -> None:
+    """Validate a configuration file without starting anything; exit 2 with every problem listed."""
+    from streamguard.config import load_config
+
+    try:
+        cfg = load_config(config)
+    except StreamguardError as e:
+        raise _fail(e) from e
+    streams = ", ".join(f"{s.id} ({s.kind})" for s in cfg.enabled_streams()) or "none"
+    console.print(f"[green]ok[/] {config}: {len(cfg.streams)} stream(s): {streams}")
+
+
+@app.command()
+def alerts(
+    redis: Annotated[str | None, typer.Option(help="Redis URL, e.g. redis://127.0.0.1:6379/0 or unix:///path.sock")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Take the Redis URL and prefix from here.")] = None,
+    prefix: Annotated[str | None, typer.Option(help="Key prefix (default: streamguard).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep waiting for new alerts.")] = False,
+) -> None:
+    """Print the alerts stream in a readable form (`--follow` tails it)."""
+    import asyncio
+
+    from streamguard.sinks.consumer import format_alert, read_alerts
+
+    url, key_prefix = _alerts_target(redis, config, prefix)
+
+    async def tail() -> None:
+        async for entry in read_alerts(url, key_prefix, follow=follow):
+            console.print(format_alert(entry), highlight=False)
+
+    try:
+        asyncio.run(tail())
+    except KeyboardInterrupt:
+        pass
+    except StreamguardError as e:
+        raise _fail(e) from e
+
+
+def _alerts_target(redis: str | None, config: Path | None, prefix: str | None) -> tuple[str, str]:
+    from streamguard.config import DaemonConfig, load_config
+
+    try:
+        cfg = load_config(config) if config is not None else DaemonConfig()
+    except StreamguardError as e:
+        raise _fail(e) from e
+    url = redis or cfg.redis.url
+    if url is None:
+        from streamguard.daemon.core import embedded_redis_url
+
+        url = embedded_redis_url(cfg.data_dir)
+    return url, prefix or cfg.redis.prefix
+
+
 def main() -> None:
     """Entry point of the `streamguard` console script."""
     app()

@@ -1,0 +1,89 @@
+"""aiohttp application and server: ``/healthz``, ``/readyz`` and ``/metrics``.
+
+Later features (the runtime stream API, WHIP ingest, the console) add their routes to the same
+`aiohttp.web.Application` before the server starts, so the daemon listens on exactly one port.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+
+from aiohttp import web
+
+from streamguard.config.server import parse_listen
+from streamguard.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+ReadinessProbe = Callable[[], Mapping[str, bool]]
+"""Returns named readiness checks (e.g. ``model_loaded``, ``sink_ready``); ready when all are true."""
+
+MetricsRenderer = Callable[[], tuple[bytes, str]]
+"""Returns the Prometheus exposition body and its content type."""
+
+
+def build_app(readiness: ReadinessProbe, render_metrics: MetricsRenderer) -> web.Application:
+    """Create the application with the health, readiness and metrics routes."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        checks = dict(readiness())
+        ready = bool(checks) and all(checks.values())
+        body = {"status": "ready" if ready else "not ready", "checks": checks}
+        return web.json_response(body, status=200 if ready else 503, dumps=json.dumps)
+
+    async def metrics(_: web.Request) -> web.Response:
+        body, content_type = render_metrics()
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+class HttpServer:
+    """Runs an application on one TCP address; `port` is the bound port once started."""
+
+    def __init__(self, app: web.Application, listen: str) -> None:
+        self.app = app
+        try:
+            self.host, self._requested_port = parse_listen(listen)
+        except ValueError as e:
+            raise ConfigError(f"server.listen: {e}") from e
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        """Bind and serve; a bind failure raises `ConfigError` naming the address."""
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self._requested_port)
+        try:
+            await site.start()
+        except OSError as e:
+            await runner.cleanup()
+            raise ConfigError(f"server.listen: cannot bind {self.host}:{self._requested_port}: {e.strerror}") from e
+        self._runner = runner
+        server = site._server  # aiohttp exposes the bound sockets only here
+        sockets = getattr(server, "sockets", None) or []
+        self.port = int(sockets[0].getsockname()[1]) if sockets else self._requested_port
+        logger.info("HTTP server listening on http://%s:%d (/metrics, /healthz, /readyz)", self.host, self.port)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running server."""
+        return f"http://{self.host}:{self.port}"
+
+    async def close(self) -> None:
+        """Stop serving; idempotent."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()

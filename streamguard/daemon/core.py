@@ -1,0 +1,388 @@
+"""The composition root: configuration in, running pipeline out.
+
+`Daemon` builds every stage from a `DaemonConfig` — the shared face stage and inference batcher, one
+worker (source, tracker, scorer) per stream, the Redis sink and the HTTP server — supervises the stream
+tasks, publishes per-stream state every second, and shuts everything down in order on `stop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streamguard.api.server import HttpServer, build_app
+from streamguard.config import DaemonConfig, ResolvedStream, StreamConfig
+from streamguard.daemon.worker import StreamWorker
+from streamguard.errors import ConfigError, StreamguardError
+from streamguard.inference.batcher import MicroBatcher
+from streamguard.inference.engine import DetectorEngine, configure_torch_threads
+from streamguard.ingest.base import BaseSource, SourceEvent
+from streamguard.ingest.base import EventCallback
+from streamguard.ingest.factory import source_from_url
+from streamguard.ingest.file import FileSource
+from streamguard.model.detector import Detector
+from streamguard.scoring.alerts import EndReason, HysteresisConfig, StreamScorer
+from streamguard.sinks.embedded import EmbeddedRedis
+from streamguard.sinks.metrics import Metrics
+from streamguard.sinks.redis_sink import RedisSink
+from streamguard.types import AlertEvent, FaceCrop, Score
+from streamguard.vision.faces import FaceOptions, FaceStage
+from streamguard.vision.tracking import FaceTracker, TrackingOptions
+
+logger = logging.getLogger(__name__)
+
+STATE_INTERVAL_S = 1.0
+EMBEDDED_URL_FILE = "redis.url"
+"""Where a daemon with an embedded Redis writes its URL, so `streamguard alerts` can find it."""
+WORKER_RESTART_DELAY_S = 1.0
+
+
+@dataclass(slots=True)
+class StreamHandle:
+    """A running stream: its config, source, worker and supervising task."""
+
+    config: StreamConfig
+    source: BaseSource
+    worker: StreamWorker
+    task: asyncio.Task[None] | None = None
+    started_at: float = field(default_factory=time.time)
+
+
+class Daemon:
+    """Runs the whole pipeline for a configuration.
+
+    Args:
+        config: The validated configuration.
+        detector: A loaded detector (tests, the demo); loaded from ``config.inference.model`` when omitted.
+    """
+
+    def __init__(self, config: DaemonConfig, *, detector: Detector | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.detector = detector
+        self.streams: dict[str, StreamHandle] = {}
+        self.sink: RedisSink | None = None
+        self.server: HttpServer | None = None
+        self.redis_url: str | None = None
+        self._embedded: EmbeddedRedis | None = None
+        self._faces: FaceStage | None = None
+        self._batcher: MicroBatcher[FaceCrop, Score] | None = None
+        self._state_task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._started = False
+        self._stopped = False
+        self.alert_listeners: list[asyncio.Queue[AlertEvent]] = []
+
+    # ---- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the model, connect the sink, start the HTTP server, then the streams.
+
+        Raises:
+            ConfigError: The model cannot be loaded or the listen address cannot be bound (fatal errors, raised
+                before any stream starts).
+        """
+        cfg = self.config
+        configure_torch_threads(cfg.inference.torch_threads)
+        detector = await self._load_detector()
+        self.metrics.set_model_version(detector.version)
+        is_cuda = detector.device.type == "cuda"
+        engine = DetectorEngine(detector)
+        self._batcher = MicroBatcher(
+            engine.process,
+            max_batch=cfg.inference.resolved_max_batch(is_cuda),
+            max_delay_s=cfg.inference.resolved_max_delay_s(is_cuda),
+            on_batch=self._record_batch,
+        )
+        await self._batcher.start()
+        self._faces = FaceStage(_face_options(cfg))
+        await asyncio.to_thread(self._faces.warm_up)
+        await self._start_sink()
+        self.server = HttpServer(build_app(self.readiness, self.metrics.render), cfg.server.listen)
+        await self.server.start()
+        for stream in cfg.enabled_streams():
+            await self.add_stream(stream)
+        self._state_task = asyncio.create_task(self._publish_state_forever(), name="stream-state")
+        self._started = True
+        logger.info("streamguard running: %d stream(s), model %s", len(self.streams), detector.version)
+
+    async def run(self) -> None:
+        """Start, wait for `request_stop`, then stop."""
+        try:
+            await self.start()
+            await self._stop.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        """Ask `run` to stop (signal handlers call this)."""
+        self._stop.set()
+
+    async def stop(self) -> None:
+        """Stop sources, drain the batcher, end open alerts, flush the spool and close everything; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stop.set()
+        for stream_id in list(self.streams):
+            await self.remove_stream(stream_id, reason=EndReason.SHUTDOWN)
+        if self._state_task is not None:
+            self._state_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._state_task
+        if self._batcher is not None:
+            await self._batcher.close()
+        if self._faces is not None:
+            await asyncio.to_thread(self._faces.close)
+        if self.sink is not None:
+            await self.sink.close()
+        if self.server is not None:
+            await self.server.close()
+        if self._embedded is not None:
+            await asyncio.to_thread(self._embedded.close)
+        logger.info("streamguard stopped")
+
+    # ---- streams (the registry the runtime API builds on) ---------------------------------------------
+
+    async def add_stream(self, stream: StreamConfig) -> None:
+        """Start a stream; its failures never affect the others.
+
+        Raises:
+            ConfigError: A stream with that id is already running.
+        """
+        if stream.id in self.streams:
+            raise ConfigError(f"streams: a stream with id {stream.id!r} is already running")
+        assert self._faces is not None and self._batcher is not None  # noqa: S101 - start() ran
+        resolved = stream.resolve(self.config.ingest)
+        source = build_source(resolved, self._on_source_event)
+        tracker = FaceTracker(_tracking_options(self.config, resolved.analysis_fps))
+        worker = StreamWorker(
+            source,
+            faces=self._faces,
+            tracker=tracker,
+            batcher=self._batcher,
+            scorer=StreamScorer(stream.id, _hysteresis(self.config)),
+            metrics=self.metrics,
+            on_event=self._publish_event,
+            live=not isinstance(source, FileSource) or source.realtime,
+        )
+        handle = StreamHandle(stream, source, worker)
+        self.streams[stream.id] = handle
+        self.metrics.stream_up.labels(stream=stream.id).set(0)
+        await source.start()
+        handle.task = asyncio.create_task(self._supervise(handle), name=f"stream-{stream.id}")
+        logger.info("stream %s: started (%s)", stream.id, source.display_url, extra={"stream_id": stream.id})
+
+    async def remove_stream(self, stream_id: str, reason: str = EndReason.STREAM_REMOVED) -> None:
+        """Stop a stream and end its open alerts."""
+        handle = self.streams.pop(stream_id, None)
+        if handle is None:
+            return
+        await handle.source.close()
+        if handle.task is not None:
+            handle.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await handle.task
+        handle.worker.finish(reason)
+        if self.sink is not None:
+            self.sink.publish_state(stream_id, {"status": "removed" if reason != EndReason.SHUTDOWN else "stopped"})
+        self.metrics.forget_stream(stream_id)
+
+    # ---- health --------------------------------------------------------------------------------------
+
+    def readiness(self) -> dict[str, bool]:
+        """Readiness checks for ``/readyz``: model loaded, sink connected or spooling, sources started."""
+        return {
+            "model_loaded": self.detector is not None and self._batcher is not None,
+            "sink_ready": self.sink is not None,
+            "sources_started": self._started,
+        }
+
+    # ---- internals -----------------------------------------------------------------------------------
+
+    async def _load_detector(self) -> Detector:
+        if self.detector is None:
+            path = Path(self.config.inference.model)
+            try:
+                self.detector = await asyncio.to_thread(Detector.load, path, self.config.inference.device)
+            except (OSError, StreamguardError) as e:
+                raise ConfigError(f"inference.model: cannot load {path}: {e}") from e
+        return self.detector
+
+    async def _start_sink(self) -> None:
+        redis_cfg = self.config.redis
+        url = redis_cfg.url
+        if url is None:
+            self._embedded = await asyncio.to_thread(EmbeddedRedis, self.config.data_dir)
+            url = self._embedded.url
+            (self.config.data_dir / EMBEDDED_URL_FILE).write_text(url + "\n")
+            logger.info("embedded Redis running; connect with: redis-cli -s %s", self._embedded.socket_path)
+        self.redis_url = url
+        self.sink = RedisSink(
+            url,
+            prefix=redis_cfg.prefix,
+            alerts_maxlen=redis_cfg.alerts_maxlen,
+            mask_ttl_s=redis_cfg.mask_ttl_s,
+            spool_max_events=redis_cfg.spool_max_events,
+            spool_path=redis_cfg.spool_path,
+            metrics=self.metrics,
+            retry_initial_s=redis_cfg.retry_initial_s,
+            retry_max_s=redis_cfg.retry_max_s,
+        )
+        await self.sink.start()
+
+    async def _supervise(self, handle: StreamHandle) -> None:
+        """Run a stream's worker; an unexpected failure is logged with its traceback and the worker restarted."""
+        stream_id = handle.config.id
+        while True:
+            try:
+                await handle.worker.run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("stream %s: worker failed; restarting", stream_id, extra={"stream_id": stream_id})
+                self.metrics.stream_errors.labels(stream=stream_id).inc()
+                await asyncio.sleep(WORKER_RESTART_DELAY_S)
+
+    def _publish_event(self, event: AlertEvent) -> None:
+        if self.sink is not None:
+            self.sink.publish_alert(event)
+        for queue in self.alert_listeners:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(event)
+
+    def _on_source_event(self, event: SourceEvent) -> None:
+        if event.kind == "sampled":
+            return  # frames_analyzed_total counts frames the worker analysed, not frames the sampler picked
+        self.metrics.record_source_event(event.stream_id, event.kind, event.reason, event.count)
+
+    def _record_batch(self, size: int, seconds: float) -> None:
+        self.metrics.inference_batch_size.observe(size)
+        self.metrics.inference_seconds.observe(seconds)
+        if self._batcher is not None:
+            self.metrics.inference_queue_depth.set(self._batcher.pending)
+
+    async def _publish_state_forever(self) -> None:
+        while True:
+            self.publish_state()
+            await asyncio.sleep(STATE_INTERVAL_S)
+
+    def publish_state(self) -> None:
+        """Write every stream's state hash (status, fps, faces, open alerts, last frame, reconnects)."""
+        if self.sink is None:
+            return
+        for stream_id, handle in self.streams.items():
+            self.sink.publish_state(stream_id, stream_state(handle))
+
+
+def stream_state(handle: StreamHandle) -> dict[str, str | int | float]:
+    """The fields of a stream's state hash."""
+    stats = handle.source.stats.snapshot()
+    status = handle.worker.status
+    if status.ended:
+        state = "ended"
+    elif stats.up:
+        state = "up"
+    elif stats.reconnects or stats.errors:
+        state = "reconnecting"
+    else:
+        state = "starting"
+    return {
+        "status": state,
+        "url": handle.source.display_url,
+        "fps_in": round(stats.fps_in, 2),
+        "fps_analyzed": round(stats.fps_sampled, 2),
+        "faces": status.faces,
+        "open_alerts": handle.worker.scorer.open_alerts,
+        "last_frame_ts": stats.last_frame_wall or 0.0,
+        "reconnects": stats.reconnects,
+        "decoded": stats.decoded,
+        "analyzed": status.analyzed,
+        "dropped": stats.dropped_total,
+        "last_error": stats.last_error,
+    }
+
+
+def build_source(stream: ResolvedStream, on_event: EventCallback) -> BaseSource:
+    """Create the source of a configured stream.
+
+    Raises:
+        ConfigError: The stream has no URL (pushed WebRTC streams are created by the WHIP endpoint).
+    """
+    if stream.url is None:
+        raise ConfigError(f"streams.{stream.id}: a {stream.kind} stream has no URL to pull from")
+    options: dict[str, object] = {
+        "analysis_fps": stream.analysis_fps,
+        "transport": stream.transport,
+        "open_timeout_s": stream.open_timeout_s,
+        "read_timeout_s": stream.read_timeout_s,
+        "stall_timeout_s": stream.stall_timeout_s,
+        "backoff_initial_s": stream.backoff_initial_s,
+        "backoff_max_s": stream.backoff_max_s,
+        "backoff_jitter": stream.backoff_jitter,
+        "queue_size": stream.queue_size,
+        "on_event": on_event,
+    }
+    # Unset file options are left out so that `?loop=1&realtime=1` in a local path can set them.
+    if stream.loop is not None:
+        options["loop"] = stream.loop
+    if stream.realtime is not None:
+        options["realtime"] = stream.realtime
+    return source_from_url(stream.id, stream.url, **options)
+
+
+def _face_options(cfg: DaemonConfig) -> FaceOptions:
+    faces = cfg.faces
+    return FaceOptions(
+        model=faces.model,
+        min_confidence=faces.min_confidence,
+        min_face_px=faces.min_face_px,
+        max_faces=faces.max_faces,
+        crop_scale=faces.crop_scale,
+        threads=faces.detector_threads,
+    )
+
+
+def _tracking_options(cfg: DaemonConfig, analysis_fps: float) -> TrackingOptions:
+    tracking = cfg.tracking
+    return TrackingOptions(
+        analysis_fps=analysis_fps,
+        lost_track_buffer_s=tracking.lost_track_buffer_frames / analysis_fps,
+        max_age_s=tracking.max_age_s,
+        track_activation_threshold=tracking.track_activation_threshold,
+        minimum_iou_threshold=tracking.minimum_iou_threshold,
+        minimum_consecutive_frames=tracking.minimum_consecutive_frames,
+    )
+
+
+def _hysteresis(cfg: DaemonConfig) -> HysteresisConfig:
+    s = cfg.scoring
+    return HysteresisConfig(
+        window_s=s.window_s,
+        on_threshold=s.on_threshold,
+        off_threshold=s.off_threshold,
+        min_duration_s=s.min_duration_s,
+        min_samples=s.min_samples,
+        update_interval_s=s.update_interval_s,
+        ema_alpha=s.ema_alpha,
+        use_ema=s.use_ema,
+    )
+
+
+def embedded_redis_url(data_dir: Path) -> str:
+    """The URL of the embedded Redis of a daemon using `data_dir` (as written at its start).
+
+    Raises:
+        ConfigError: No daemon with an embedded Redis has run with this data dir.
+    """
+    try:
+        return (data_dir / EMBEDDED_URL_FILE).read_text().strip()
+    except OSError as e:
+        raise ConfigError(
+            f"no embedded Redis found in {data_dir}: start the daemon first, or pass --redis URL"
+        ) from e

@@ -1,0 +1,169 @@
+"""One stream's path through the pipeline: frames -> faces -> tracks -> scores -> alert events.
+
+A worker awaits one sampled frame at a time. While it is busy (detection, inference), its source keeps
+decoding and its bounded queue drops the oldest waiting sample, so a slow pipeline analyses the freshest
+frame rather than falling behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from streamguard.errors import StreamguardError
+from streamguard.inference.batcher import MicroBatcher
+from streamguard.ingest.base import BaseSource, SourceEnded
+from streamguard.scoring.alerts import EndReason, StreamScorer
+from streamguard.sinks.metrics import Metrics
+from streamguard.types import AlertEvent, FaceCrop, Frame, Score
+from streamguard.vision.faces import FaceStage
+from streamguard.vision.tracking import FaceTracker
+
+logger = logging.getLogger(__name__)
+
+EventHandler = Callable[[AlertEvent], None]
+
+
+@dataclass(slots=True)
+class WorkerStatus:
+    """What the worker saw last, for the stream state hash.
+
+    Attributes:
+        faces: Faces tracked in the last analysed frame.
+        analyzed: Frames analysed so far.
+        failed: Frames whose analysis failed (detection or inference error).
+        last_analyzed_wall: Wall-clock time of the last analysed frame.
+        ended: Whether the source finished for good.
+    """
+
+    faces: int = 0
+    analyzed: int = 0
+    failed: int = 0
+    last_analyzed_wall: float | None = None
+    ended: bool = False
+
+
+class StreamWorker:
+    """Runs one stream through detection, tracking, batched inference and alert scoring.
+
+    Args:
+        source: The stream's frames.
+        faces: Detection and cropping, shared by all streams.
+        tracker: This stream's own tracker.
+        batcher: The inference batcher shared by all streams.
+        scorer: This stream's alert rules.
+        metrics: Where counters go.
+        on_event: Receives every alert event (the sink); must not block.
+        live: Score on wall-clock time (live streams) rather than media time (offline replays).
+    """
+
+    def __init__(
+        self,
+        source: BaseSource,
+        *,
+        faces: FaceStage,
+        tracker: FaceTracker,
+        batcher: MicroBatcher[FaceCrop, Score],
+        scorer: StreamScorer,
+        metrics: Metrics,
+        on_event: EventHandler,
+        live: bool,
+    ) -> None:
+        self.source = source
+        self.stream_id = source.stream_id
+        self._faces = faces
+        self._tracker = tracker
+        self._batcher = batcher
+        self.scorer = scorer
+        self._metrics = metrics
+        self._on_event = on_event
+        self._live = live
+        self._last_clock: float | None = None
+        self.status = WorkerStatus()
+
+    async def run(self) -> None:
+        """Analyse frames until the source ends or the task is cancelled."""
+        while True:
+            try:
+                frame = await self.source.recv()
+            except SourceEnded as e:
+                logger.info("stream %s: source ended: %s", self.stream_id, e, extra={"stream_id": self.stream_id})
+                self.status.ended = True
+                self.finish(EndReason.TRACK_LOST)
+                return
+            await self.analyze(frame)
+
+    async def analyze(self, frame: Frame) -> None:
+        """Run one sampled frame through faces, tracking, inference and scoring."""
+        clock = self._clock(frame)
+        try:
+            scores = await self._score_frame(frame, clock)
+        except (ValueError, RuntimeError, StreamguardError) as e:  # a bad frame must not stop the stream
+            self.status.failed += 1
+            logger.warning(
+                "stream %s: frame %d not analysed: %s", self.stream_id, frame.index, e, extra={"stream_id": self.stream_id}
+            )
+            return
+        now_mono = time.monotonic()
+        for score in scores:
+            self._metrics.e2e_latency_seconds.observe(now_mono - score.face.mono_ts)
+            self._emit(self.scorer.update(score, clock))
+        self._emit(self.scorer.expire(self._tracker.active_ids, clock))
+        self._record_frame(frame, len(scores))
+
+    def finish(self, reason: str) -> None:
+        """End every open alert of the stream (source ended, shutdown, stream removed)."""
+        self._emit(self.scorer.end_all(reason, self._last_clock if self._last_clock is not None else time.time()))
+        self._metrics.active_tracks.labels(stream=self.stream_id).set(0)
+        self._metrics.open_alerts.labels(stream=self.stream_id).set(0)
+
+    async def _score_frame(self, frame: Frame, clock: float) -> list[Score]:
+        loop = asyncio.get_running_loop()
+        boxes = await loop.run_in_executor(self._faces.executor, self._faces.detect, frame)
+        self._metrics.faces_detected.labels(stream=self.stream_id).inc(len(boxes))
+        tracked = self._tracker.update(boxes, clock)
+        self._tracker.expire(clock)
+        if not tracked:
+            return []
+        crops = await loop.run_in_executor(self._faces.executor, self._faces.crops, frame, tracked)
+        results = await asyncio.gather(*(self._batcher.submit(crop) for crop in crops), return_exceptions=True)
+        scores = [r for r in results if isinstance(r, Score)]
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            logger.warning(
+                "stream %s: %d of %d faces not scored: %s",
+                self.stream_id,
+                len(failures),
+                len(results),
+                failures[0],
+                extra={"stream_id": self.stream_id},
+            )
+        return scores
+
+    def _clock(self, frame: Frame) -> float:
+        """Scoring time of a frame: wall clock for live streams, media time for offline replays."""
+        media = frame.media_time
+        clock = frame.wall_ts if self._live or media is None else media
+        if self._last_clock is not None and clock < self._last_clock:
+            # Time went backwards (a replay restarted without continuous timestamps): start tracks afresh.
+            self._tracker.reset()
+            self._emit(self.scorer.end_all(EndReason.TRACK_LOST, self._last_clock))
+        self._last_clock = clock
+        return clock
+
+    def _emit(self, events: list[AlertEvent]) -> None:
+        for event in events:
+            self._metrics.alerts.labels(stream=self.stream_id, event=event.phase.value).inc()
+            self._on_event(event)
+
+    def _record_frame(self, frame: Frame, n_faces: int) -> None:
+        self.status.faces = n_faces
+        self.status.analyzed += 1
+        self.status.last_analyzed_wall = frame.wall_ts
+        labels = {"stream": self.stream_id}
+        self._metrics.frames_analyzed.labels(**labels).inc()
+        self._metrics.active_tracks.labels(**labels).set(len(self._tracker.active_ids))
+        self._metrics.open_alerts.labels(**labels).set(self.scorer.open_alerts)

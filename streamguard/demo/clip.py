@@ -1,0 +1,116 @@
+"""A short talking-head-like clip whose middle part is forged, with the forged region of every frame known.
+
+The face is `skimage.data.astronaut()` (public domain), drifting slowly on a plain background. Frames in
+`forged_span` get a blended face edit (`streamguard.datasets.toy.blended_edit`: the face ellipse re-coloured
+and blurred), so the ground-truth mask of a forged frame is exactly that ellipse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from streamguard.datasets.toy import astronaut_rgb, blended_edit, face_ellipse_mask, write_video
+from streamguard.vision.crop import FaceBox
+from streamguard.vision.detection import FaceDetector
+
+# Face box of the astronaut at full resolution (512x512), from BlazeFace; used when no detector is wanted.
+_FACE_SIDE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class ClipTruth:
+    """Where the forgery is in a written clip.
+
+    Attributes:
+        path: The video file.
+        fps: Frame rate.
+        n_frames: Number of frames.
+        size: ``(width, height)``.
+        forged_span: ``(start_s, end_s)`` of the forged part, or ``None`` for a clean clip.
+        forged_boxes: Per frame, the bounding box ``(x0, y0, x1, y1)`` of the forged region in frame pixels
+            (``None`` for real frames).
+    """
+
+    path: Path
+    fps: int
+    n_frames: int
+    size: tuple[int, int]
+    forged_span: tuple[float, float] | None
+    forged_boxes: tuple[tuple[int, int, int, int] | None, ...]
+
+    def is_forged(self, t: float) -> bool:
+        """Whether media time `t` (seconds) lies in the forged part."""
+        return self.forged_span is not None and self.forged_span[0] <= t < self.forged_span[1]
+
+
+def write_demo_clip(
+    path: Path,
+    *,
+    seconds: float = 12.0,
+    fps: int = 25,
+    size: tuple[int, int] = (640, 360),
+    forged_span: tuple[float, float] | None = (4.0, 8.0),
+    seed: int = 0,
+) -> ClipTruth:
+    """Write the clip (H.264, PyAV) and return where its forgery is.
+
+    Args:
+        path: Output ``.mp4`` path.
+        seconds: Duration.
+        fps: Frame rate.
+        size: ``(width, height)`` of the frames.
+        forged_span: ``(start_s, end_s)`` of the forged part; ``None`` writes a clean clip.
+        seed: Seeds the edit's colour shift and the background.
+    """
+    rng = np.random.default_rng(seed)
+    face, ellipse = _face_and_mask()
+    forged_face = blended_edit(face, ellipse, rng)
+    width, height = size
+    background = np.full((height, width, 3), rng.integers(60, 160, size=3), dtype=np.uint8)
+    n_frames = round(seconds * fps)
+    frames, boxes = [], []
+    for i in range(n_frames):
+        t = i / fps
+        forged = forged_span is not None and forged_span[0] <= t < forged_span[1]
+        x, y = _position(t, size)
+        frame = background.copy()
+        frame[y : y + _FACE_SIDE, x : x + _FACE_SIDE] = forged_face if forged else face
+        frames.append(frame)
+        boxes.append(_mask_box(ellipse, x, y) if forged else None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_video(path, frames, fps=fps)
+    return ClipTruth(path, fps, n_frames, size, forged_span, tuple(boxes))
+
+
+def _face_and_mask() -> tuple[np.ndarray, np.ndarray]:
+    """The astronaut scaled so the face fills a `_FACE_SIDE` square, and its face-ellipse mask."""
+    base = astronaut_rgb()
+    with FaceDetector() as detector:
+        box = detector.detect(base)[0]
+    side = round(max(box.width, box.height) * 1.6)
+    cx, cy = box.center
+    x0 = int(np.clip(cx - side / 2, 0, base.shape[1] - side))
+    y0 = int(np.clip(cy - side / 2, 0, base.shape[0] - side))
+    region = np.ascontiguousarray(base[y0 : y0 + side, x0 : x0 + side])
+    scale = _FACE_SIDE / side
+    face = cv2.resize(region, (_FACE_SIDE, _FACE_SIDE), interpolation=cv2.INTER_AREA)
+    local = FaceBox((box.x0 - x0) * scale, (box.y0 - y0) * scale, (box.x1 - x0) * scale, (box.y1 - y0) * scale, 1.0)
+    return face, face_ellipse_mask(face, local)
+
+
+def _position(t: float, size: tuple[int, int]) -> tuple[int, int]:
+    """Top-left corner of the face square at time `t`: a slow drift around the frame centre."""
+    width, height = size
+    cx, cy = (width - _FACE_SIDE) / 2, (height - _FACE_SIDE) / 2
+    x = cx + min(cx, 40.0) * np.sin(2 * np.pi * t / 6.0)
+    y = cy + min(cy, 12.0) * np.sin(2 * np.pi * t / 4.0)
+    return round(x), round(y)
+
+
+def _mask_box(mask: np.ndarray, x: int, y: int) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()) + x, int(ys.min()) + y, int(xs.max()) + 1 + x, int(ys.max()) + 1 + y
