@@ -223,14 +223,48 @@ def export(
 
 @app.command()
 def demo(
-    workdir: Annotated[Path, typer.Option(help="Where the demo data, checkpoint and report go.")] = Path("runs/demo"),
+    workdir: Annotated[Path, typer.Option(help="Where the clip, the quick model and the Redis data go.")] = Path(
+        "runs/demo"
+    ),
+    model: Annotated[Path | None, typer.Option(help="Checkpoint (default: shipped model, else a quick one).")] = None,
+    seconds: Annotated[float, typer.Option(min=6.0, help="Length of the clip.")] = 15.0,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "cpu",
+    log_level: Annotated[str, typer.Option(help="Daemon log level.")] = "warning",
+) -> None:
+    """Live demo: a clip whose middle third is forged plays as a live stream through the daemon.
+
+    Alerts are printed as the daemon publishes them to its embedded Redis; the summary says whether the
+    forged part raised an alert and the real parts none (exit 1 otherwise).
+    """
+    import asyncio
+
+    from streamguard.demo.live import DemoOptions, print_summary, run_demo
+
+    _setup_logging(log_level)
+    third = seconds / 3
+    options = DemoOptions(
+        workdir=workdir, model=model, seconds=seconds, forged_span=(round(third, 1), round(2 * third, 1)), device=device
+    )
+    try:
+        result = asyncio.run(run_demo(options, console))
+    except StreamguardError as e:
+        raise _fail(e) from e
+    print_summary(result, console)
+    if not result.passed:
+        raise typer.Exit(code=1)
+
+
+@app.command("demo-offline")
+def demo_offline(
+    workdir: Annotated[Path, typer.Option(help="Where the demo data, checkpoint and report go.")] = Path(
+        "runs/demo-offline"
+    ),
     epochs: Annotated[int, typer.Option(min=1)] = 8,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
 ) -> None:
-    """Offline demo: build a small astronaut dataset with forged faces, train a detector on it, evaluate it.
+    """Offline walk-through: build a small astronaut dataset with forged faces, train a detector, evaluate it.
 
-    It runs in about a minute on two cores and shows every stage (crop, train, calibrate, evaluate, masks).
-    The live-stream demo replaces it once the daemon exists.
+    It runs in about a minute on two cores and shows the training stages (crop, train, calibrate, evaluate).
     """
     from streamguard.datasets.toy import write_toy_dataset
     from streamguard.evaluate.runner import EvalOptions, evaluate_dataset
@@ -272,9 +306,7 @@ def _setup_logging(level: str) -> None:
     )
 
 
-def _load_daemon_config(
-    config: Path | None, sources: list[str] | None, redis: str | None, listen: str | None
-) -> Any:
+def _load_daemon_config(config: Path | None, sources: list[str] | None, redis: str | None, listen: str | None) -> Any:
     from streamguard.config import config_from_overrides, load_config
 
     base = load_config(config) if config is not None else None
@@ -335,8 +367,12 @@ def check_config(config: Annotated[Path, typer.Argument(help="YAML configuration
 
 @app.command()
 def alerts(
-    redis: Annotated[str | None, typer.Option(help="Redis URL, e.g. redis://127.0.0.1:6379/0 or unix:///path.sock")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Take the Redis URL and prefix from here.")] = None,
+    redis: Annotated[
+        str | None, typer.Option(help="Redis URL, e.g. redis://127.0.0.1:6379/0 or unix:///path.sock")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Take the Redis URL and prefix from here.")
+    ] = None,
     prefix: Annotated[str | None, typer.Option(help="Key prefix (default: streamguard).")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep waiting for new alerts.")] = False,
 ) -> None:

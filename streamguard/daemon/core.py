@@ -20,8 +20,7 @@ from streamguard.daemon.worker import StreamWorker
 from streamguard.errors import ConfigError, StreamguardError
 from streamguard.inference.batcher import MicroBatcher
 from streamguard.inference.engine import DetectorEngine, configure_torch_threads
-from streamguard.ingest.base import BaseSource, SourceEvent
-from streamguard.ingest.base import EventCallback
+from streamguard.ingest.base import BaseSource, EventCallback, SourceEvent
 from streamguard.ingest.factory import source_from_url
 from streamguard.ingest.file import FileSource
 from streamguard.model.detector import Detector
@@ -99,7 +98,7 @@ class Daemon:
             on_batch=self._record_batch,
         )
         await self._batcher.start()
-        self._faces = FaceStage(_face_options(cfg))
+        self._faces = FaceStage(_face_options(cfg, crop_size=detector.input_size))
         await asyncio.to_thread(self._faces.warm_up)
         await self._start_sink()
         self.server = HttpServer(build_app(self.readiness, self.metrics.render), cfg.server.listen)
@@ -250,6 +249,17 @@ class Daemon:
                 await asyncio.sleep(WORKER_RESTART_DELAY_S)
 
     def _publish_event(self, event: AlertEvent) -> None:
+        logger.info(
+            "stream %s: alert %s %s (track %d, score %.2f, peak %.2f%s)",
+            event.stream_id,
+            event.phase.value,
+            event.alert_id,
+            event.track_id,
+            event.score,
+            event.peak_score,
+            f", {event.reason}" if event.reason else "",
+            extra={"stream_id": event.stream_id},
+        )
         if self.sink is not None:
             self.sink.publish_alert(event)
         for queue in self.alert_listeners:
@@ -336,9 +346,10 @@ def build_source(stream: ResolvedStream, on_event: EventCallback) -> BaseSource:
     return source_from_url(stream.id, stream.url, **options)
 
 
-def _face_options(cfg: DaemonConfig) -> FaceOptions:
+def _face_options(cfg: DaemonConfig, crop_size: int) -> FaceOptions:
     faces = cfg.faces
     return FaceOptions(
+        crop_size=crop_size,
         model=faces.model,
         min_confidence=faces.min_confidence,
         min_face_px=faces.min_face_px,
@@ -383,6 +394,4 @@ def embedded_redis_url(data_dir: Path) -> str:
     try:
         return (data_dir / EMBEDDED_URL_FILE).read_text().strip()
     except OSError as e:
-        raise ConfigError(
-            f"no embedded Redis found in {data_dir}: start the daemon first, or pass --redis URL"
-        ) from e
+        raise ConfigError(f"no embedded Redis found in {data_dir}: start the daemon first, or pass --redis URL") from e

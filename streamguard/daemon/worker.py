@@ -104,7 +104,11 @@ class StreamWorker:
         except (ValueError, RuntimeError, StreamguardError) as e:  # a bad frame must not stop the stream
             self.status.failed += 1
             logger.warning(
-                "stream %s: frame %d not analysed: %s", self.stream_id, frame.index, e, extra={"stream_id": self.stream_id}
+                "stream %s: frame %d not analysed: %s",
+                self.stream_id,
+                frame.index,
+                e,
+                extra={"stream_id": self.stream_id},
             )
             return
         now_mono = time.monotonic()
@@ -156,7 +160,6 @@ class StreamWorker:
 
     def _emit(self, events: list[AlertEvent]) -> None:
         for event in events:
-            self._metrics.alerts.labels(stream=self.stream_id, event=event.phase.value).inc()
             self._on_event(event)
 
     def _record_frame(self, frame: Frame, n_faces: int) -> None:

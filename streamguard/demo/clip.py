@@ -1,8 +1,8 @@
 """A short talking-head-like clip whose middle part is forged, with the forged region of every frame known.
 
 The face is `skimage.data.astronaut()` (public domain), drifting slowly on a plain background. Frames in
-`forged_span` get a blended face edit (`streamguard.datasets.toy.blended_edit`: the face ellipse re-coloured
-and blurred), so the ground-truth mask of a forged frame is exactly that ellipse.
+`forged_span` get a blended face edit (`demo_edit`: the face ellipse blurred and re-coloured), so the
+ground-truth mask of a forged frame is exactly that ellipse.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamguard.datasets.toy import astronaut_rgb, blended_edit, face_ellipse_mask, write_video
+from streamguard.datasets.toy import astronaut_rgb, face_ellipse_mask, write_video
 from streamguard.vision.crop import FaceBox
 from streamguard.vision.detection import FaceDetector
 
@@ -68,7 +68,7 @@ def write_demo_clip(
     """
     rng = np.random.default_rng(seed)
     face, ellipse = _face_and_mask()
-    forged_face = blended_edit(face, ellipse, rng)
+    forged_face = demo_edit(face, ellipse, rng)
     width, height = size
     background = np.full((height, width, 3), rng.integers(60, 160, size=3), dtype=np.uint8)
     n_frames = round(seconds * fps)
@@ -84,6 +84,20 @@ def write_demo_clip(
     path.parent.mkdir(parents=True, exist_ok=True)
     write_video(path, frames, fps=fps)
     return ClipTruth(path, fps, n_frames, size, forged_span, tuple(boxes))
+
+
+def demo_edit(face: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Blur the masked face area and shift its colour (each channel by 25-45 levels, random sign).
+
+    Like `streamguard.datasets.toy.blended_edit`, but never nearly invisible: the demo's quick model has to
+    recognise every seed's edit after a minute of training.
+    """
+    shift = rng.choice([-1.0, 1.0], size=3) * rng.uniform(25, 45, size=3)
+    edited = cv2.GaussianBlur(face, (0, 0), sigmaX=rng.uniform(2.5, 4.0)).astype(np.float32) + shift
+    out = face.copy()
+    inside = mask.astype(bool)
+    out[inside] = np.clip(edited[inside], 0, 255).astype(np.uint8)
+    return out
 
 
 def _face_and_mask() -> tuple[np.ndarray, np.ndarray]:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamguard.datasets.toy import blended_edit
-from streamguard.demo.clip import _FACE_SIDE, _face_and_mask
+from streamguard.demo.clip import _FACE_SIDE, _face_and_mask, demo_edit
 from streamguard.model.network import YShapedAutoencoder
 from streamguard.model.variants import get_variant
 from streamguard.train.data import CropDataset, CropSet
@@ -37,7 +36,7 @@ def demo_crop_set(n_pairs: int, seed: int, frame_size: tuple[int, int] = (640, 3
                 x = int(rng.integers(0, width - _FACE_SIDE))
                 y = int(rng.integers(0, height - _FACE_SIDE))
                 gain = rng.uniform(0.85, 1.15)
-                content = blended_edit(face, ellipse, rng) if is_fake else face
+                content = demo_edit(face, ellipse, rng) if is_fake else face
                 frame[y : y + _FACE_SIDE, x : x + _FACE_SIDE] = np.clip(content * gain, 0, 255).astype(np.uint8)
                 if is_fake:
                     full_mask[y : y + _FACE_SIDE, x : x + _FACE_SIDE] = ellipse
@@ -58,7 +57,9 @@ def demo_crop_set(n_pairs: int, seed: int, frame_size: tuple[int, int] = (640, 3
     )
 
 
-def train_demo_model(out: Path, *, epochs: int = 6, n_pairs: int = 48, device: str = "cpu", seed: int = 0) -> FitResult:
+def train_demo_model(
+    out: Path, *, epochs: int = 20, n_pairs: int = 32, device: str = "cpu", seed: int = 0
+) -> FitResult:
     """Train `DEMO_VARIANT` on demo-like crops and write a calibrated checkpoint to `out`."""
     import torch
 

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from streamguard.errors import StreamguardError
 from streamguard.forge import mesh
 from streamguard.forge.geometry import apply_affine, fit_similarity, mesh_warp_maps, remap, warp_affine
 from streamguard.forge.masks import (
@@ -35,6 +36,7 @@ from streamguard.forge.masks import (
     dilate,
     double_blur,
     elastic_deform,
+    face_size,
     feather,
     hull_mask,
     polygon_mask,
@@ -42,16 +44,16 @@ from streamguard.forge.masks import (
     regions_covered,
     skin_ellipse_mask,
 )
-from streamguard.forge.records import Attribute, FloatMask, ForgedSample, LandmarkedFace, RgbImage
 from streamguard.forge.perturb import perturb_source
+from streamguard.forge.records import Attribute, FloatMask, ForgedSample, LandmarkedFace, RgbImage
 
 DonorKind = Literal["none", "other_person", "same_person"]
 SwapShape = Literal["hull", "rect", "ellipse"]
 Region = Literal["mouth", "eyes"]
 
 
-class ForgeError(ValueError):
-    """A forgery cannot be made from these inputs (e.g. a donor is required, or the mask is empty)."""
+class ForgeError(StreamguardError):
+    """A forgery cannot be made from these inputs (a donor is missing, a mask is empty, no face was found)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +129,8 @@ def forge(
         method: A key of `METHODS`.
         target: The real face to manipulate.
         rng: Random source (the result is a pure function of its state and the inputs).
-        donor: Another person's face for the swaps (required); another frame of the same person (same image
-            size) for the region edits (optional); ignored by the self-blend.
+        donor: Another person's face for the swaps (required); another frame of the same person for the region
+            edits (optional); ignored by the self-blend.
 
     Raises:
         ValueError: When the method is unknown.
@@ -138,8 +140,6 @@ def forge(
         raise ValueError(f"unknown forgery method {method!r}; choose from {', '.join(METHODS)}")
     x0, y0, x1, y1 = target.roi(ROI_PAD)
     part = target.crop(x0, y0, x1, y1)
-    if donor is not None and METHODS[method].donor == "same_person":
-        donor = donor.crop(x0, y0, x1, y1) if donor.shape == target.shape else None
     makers: dict[str, Callable[[], ForgedSample]] = {
         "self_blend": lambda: self_blend(part, rng),
         "swap_hull": lambda: face_swap(part, _required(donor, method), rng, "hull"),
@@ -324,10 +324,12 @@ def region_edit(
             moved = None
     used_donor = donor if moved is not None else None
     if moved is not None:
-        source = warp_affine(_required(donor, "region"), _invert(donor_to_target), hw)
+        source = warp_affine(_required(donor, "region").image, _invert(donor_to_target), hw)
     else:
         moved = expression_points(target.points, rng, region)
         source = warp_to_points(target.image, target.points, moved, region)
+        if region == "mouth":
+            source = paint_mouth_gap(source, target.points, moved, rng)
     loops = _REGION_LOOPS[region]
     polygons = [np.concatenate([target.points[list(loop)], moved[list(loop)]]) for loop in loops]
     base = dilate(polygon_mask(hw, polygons, convex=True), _DILATION[region] * face)
@@ -360,7 +362,7 @@ def expression_points(
     angle = float(np.arctan2(eye_line[1], eye_line[0]))
     right = np.array([np.cos(angle), np.sin(angle)])  # along the eye line, towards the subject's left
     down = np.array([-np.sin(angle), np.cos(angle)])
-    face = float(max(np.ptp(points[:, 0]), np.ptp(points[:, 1]), 1.0))
+    face = face_size(points)
     if region == "mouth":
         _move_mouth(moved, rng, right, down, face)
     else:
@@ -376,7 +378,11 @@ def _move_mouth(
     upper = sorted(set(mesh.LIPS_OUTER_UPPER[1:-1] + mesh.LIPS_INNER_UPPER[1:-1]))
     kind = ("open", "smile", "press")[int(rng.integers(3))]
     if kind == "open":
-        moved[lower] += down * rng.uniform(0.04, 0.09) * face
+        # Jaw drop: the lower lip moves down fully, the skin below it fades in over 6 % of the face.
+        drop = down * rng.uniform(0.04, 0.09) * face
+        below = (moved - (moved[61] + moved[291]) / 2.0) @ down
+        moved += np.clip(below / (0.06 * face), 0.0, 1.0)[:, np.newaxis] * drop
+        moved[lower] = moved[lower] - np.clip(below[lower] / (0.06 * face), 0.0, 1.0)[:, np.newaxis] * drop + drop
         return
     if kind == "smile":
         lift = rng.uniform(0.02, 0.05) * face
@@ -400,6 +406,25 @@ def _move_eyes(moved: npt.NDArray[np.float64], rng: np.random.Generator, down: n
         moved[upper] -= down * opening * rng.uniform(0.3, 0.6)
 
 
+def paint_mouth_gap(
+    image: RgbImage, before: npt.NDArray[np.float32], after: npt.NDArray[np.float32], rng: np.random.Generator
+) -> RgbImage:
+    """Paint the strip the inner lower lip vacated when it moved down (the opened mouth) a dark cavity colour."""
+    chain = list(mesh.LIPS_INNER_LOWER)
+    down_shift = float(np.mean(np.linalg.norm(after[chain] - before[chain], axis=1)))
+    if down_shift < 1.0:
+        return image
+    strip = np.concatenate([before[chain], after[chain][::-1]])
+    alpha = feather(polygon_mask(image.shape[:2], [strip]), 0.8)
+    if not alpha.any():
+        return image
+    colour = np.array([rng.uniform(35, 75), rng.uniform(12, 30), rng.uniform(15, 35)], dtype=np.float32)
+    weights = alpha[:, :, np.newaxis]
+    painted = image.astype(np.float32) * (1.0 - weights) + colour * weights
+    result: RgbImage = np.clip(np.rint(painted), 0, 255).astype(np.uint8)
+    return result
+
+
 def warp_to_points(
     image: RgbImage, before: npt.NDArray[np.float32], after: npt.NDArray[np.float32], region: Region
 ) -> RgbImage:
@@ -409,7 +434,7 @@ def warp_to_points(
     and the still ones around them, splatted on the pixel grid), evaluated in a box around the region; each
     output pixel samples the image at its position minus the displacement there.
     """
-    face = float(max(np.ptp(before[:, 0]), np.ptp(before[:, 1]), 1.0))
+    face = face_size(before)
     sigma = 0.03 * face
     index = [i for loop in _REGION_LOOPS[region] for i in loop]
     region_xy = np.concatenate([before[index], after[index]])

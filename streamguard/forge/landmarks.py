@@ -10,6 +10,7 @@ on the outer eye corners (33, 263), as MediaPipe does when it tracks a face.
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,9 +107,7 @@ class FaceMesh:
         """Whether `close` has been called."""
         return self._interpreter is None
 
-    def landmarks(
-        self, frame_rgb: npt.NDArray[np.uint8], box: FaceBox, refine: bool | None = None
-    ) -> FaceLandmarks:
+    def landmarks(self, frame_rgb: npt.NDArray[np.uint8], box: FaceBox, refine: bool | None = None) -> FaceLandmarks:
         """The face mesh of the face in ``box``.
 
         Args:
@@ -134,7 +133,9 @@ class FaceMesh:
             result = self._run(frame_rgb, center, CROP_SCALE * side, angle)
         return result
 
-    def _run(self, frame: npt.NDArray[np.uint8], center: tuple[float, float], side: float, angle: float) -> FaceLandmarks:
+    def _run(
+        self, frame: npt.NDArray[np.uint8], center: tuple[float, float], side: float, angle: float
+    ) -> FaceLandmarks:
         if self._interpreter is None:
             raise RuntimeError("FaceMesh is closed")
         crop_to_frame = crop_affine(center, side, angle, INPUT_SIZE)
@@ -204,11 +205,11 @@ def warp_to_crop(frame: npt.NDArray[np.uint8], crop_to_frame: Affine, size: int)
 
 def _load_interpreter(path: Path, num_threads: int) -> Any:
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        litert = importlib.import_module("ai_edge_litert.interpreter")  # untyped; imported on first use
     except ImportError as e:
         raise ModelAssetError(f"the face mesh needs the ai-edge-litert package: {e}") from e
     try:
-        interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        interpreter = litert.Interpreter(model_path=str(path), num_threads=num_threads)
         interpreter.allocate_tensors()
     except (OSError, ValueError, RuntimeError) as e:
         raise ModelAssetError(f"cannot load face-mesh model {path}: {e}") from e

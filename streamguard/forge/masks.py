@@ -60,9 +60,8 @@ def polygon_mask(shape: Shape, polygons: list[PointArray], convex: bool = False)
     canvas = np.zeros(shape, dtype=np.uint8)
     for polygon in polygons:
         vertices = _to_cv_points(polygon)
-        if convex:
-            vertices = cv2.convexHull(vertices).reshape(-1, 2)
-        cv2.fillPoly(canvas, [vertices], 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_SHIFT)
+        outline = np.asarray(cv2.convexHull(vertices), dtype=np.int32).reshape(-1, 2) if convex else vertices
+        cv2.fillPoly(canvas, [outline], 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_SHIFT)
     return canvas.astype(np.float32)
 
 
@@ -159,7 +158,9 @@ def regions_covered(mask: FloatMask | BoolMask, points: PointArray, min_fraction
     Returns:
         A subset of ``{"eye", "eyebrow", "lip", "mouth", "nose", "skin"}``.
     """
-    binary = mask if mask.dtype == np.bool_ else label_mask(np.asarray(mask, dtype=np.float32))
+    binary: BoolMask = (
+        np.asarray(mask, dtype=np.bool_) if mask.dtype == np.bool_ else label_mask(np.asarray(mask, dtype=np.float32))
+    )
     if not binary.any():
         return frozenset()
     covered = set()
@@ -206,13 +207,12 @@ def double_blur(mask: FloatMask, rng: np.random.Generator, face_px: float) -> Fl
     k1 = _odd((int(rng.integers(2, 13)) * 2 + 1) * scale)
     k2 = _odd((int(rng.integers(2, 13)) * 2 + 1) * scale)
     sigma2 = float(rng.integers(5, 46)) * scale
-    blurred = cv2.GaussianBlur(mask.astype(np.float32), (k1, k1), 0)
-    blurred = blurred / max(float(blurred.max()), 1e-6)
-    core = (blurred >= 1.0 - 1e-5).astype(np.float32)
+    first = np.asarray(cv2.GaussianBlur(mask.astype(np.float32), (k1, k1), 0), dtype=np.float32)
+    first /= max(float(first.max()), 1e-6)
+    core = (first >= 1.0 - 1e-5).astype(np.float32)
     if not core.any():
         core = mask.astype(np.float32)
-    blurred = cv2.GaussianBlur(core, (k2, k2), sigma2)
-    return normalise_peak(blurred)
+    return normalise_peak(np.asarray(cv2.GaussianBlur(core, (k2, k2), sigma2), dtype=np.float32))
 
 
 def feather(mask: FloatMask, sigma: float) -> FloatMask:
@@ -220,7 +220,7 @@ def feather(mask: FloatMask, sigma: float) -> FloatMask:
     if sigma <= 0 or not mask.any():
         return mask.astype(np.float32)
     k = _odd(6 * sigma + 1)
-    return normalise_peak(cv2.GaussianBlur(mask.astype(np.float32), (k, k), sigma))
+    return normalise_peak(np.asarray(cv2.GaussianBlur(mask.astype(np.float32), (k, k), sigma), dtype=np.float32))
 
 
 def normalise_peak(mask: npt.NDArray[np.floating]) -> FloatMask:
@@ -228,6 +228,6 @@ def normalise_peak(mask: npt.NDArray[np.floating]) -> FloatMask:
     peak = float(mask.max()) if mask.size else 0.0
     if peak <= 0:
         return np.zeros(mask.shape, dtype=np.float32)
-    scaled = np.clip(mask.astype(np.float32) / peak, 0.0, 1.0)
+    scaled: FloatMask = np.clip(mask.astype(np.float32) / peak, 0.0, 1.0)
     scaled[scaled < 1.0 / 510.0] = 0.0
     return scaled

@@ -57,4 +57,4 @@ def _hsv_shift(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     hsv[:, :, 0] = (hsv[:, :, 0] + rng.uniform(-0.1, 0.1) * 256.0 / 3.6) % 256.0
     hsv[:, :, 1:] *= 1.0 + rng.uniform(-0.1, 0.1, size=2).astype(np.float32)
     back = cv2.cvtColor(np.clip(np.rint(hsv), 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB_FULL)
-    return back.astype(np.float32)
+    return np.asarray(back, dtype=np.float32)

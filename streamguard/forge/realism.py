@@ -152,6 +152,8 @@ def jpeg_roundtrip(image: RgbImage, quality: int) -> RgbImage:
     if not ok:
         raise ValueError("JPEG encoding failed")
     decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise ValueError("JPEG decoding failed")
     return np.ascontiguousarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), dtype=np.uint8)
 
 
@@ -181,7 +183,7 @@ def h264_roundtrip(image: RgbImage, crf: int, n_frames: int = 1) -> RgbImage:
     decoded: npt.NDArray[np.uint8] | None = None
     with av.open(buffer, mode="r", format="h264") as container:
         for frame in container.decode(video=0):
-            decoded = frame.to_ndarray(format="rgb24")
+            decoded = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
     if decoded is None:
         raise ValueError("H.264 round trip produced no frame")
     return np.ascontiguousarray(decoded[:height, :width], dtype=np.uint8)

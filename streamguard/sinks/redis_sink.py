@@ -394,7 +394,8 @@ class RedisSink:
             self._progress.set()
 
     def _has_writes(self) -> bool:
-        return bool(self._spool.depth or self._state or self._uncertain_ids)
+        # State waits while events are still being encoded: the encoder wakes the writer when it appends.
+        return bool(self._spool.depth or self._uncertain_ids or (self._state and not self._incoming))
 
     def _idle(self) -> bool:
         return not (self._incoming or self._spool.depth or self._state or self._state_in_flight)

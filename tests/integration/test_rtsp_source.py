@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -84,8 +85,8 @@ async def test_frames_arrive_sampled_with_increasing_timestamps(rtsp_server: Rts
     assert all(f.stream_id == "cam1" and f.size == served_clip.size for f in frames)
     times = [f.media_time for f in frames[1:]]  # the first RTSP frame has no pts yet
     assert all(t is not None for t in times)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]  # type: ignore[operator]
-    assert all(0.19 < gap < 0.6 for gap in gaps)  # 5 fps by media time (drops may widen a gap)
+    gaps = [b - a for a, b in itertools.pairwise(times)]  # type: ignore[operator]
+    assert all(0.19 < gap < 1.0 for gap in gaps)  # 5 fps by media time (a drop widens a gap)
     stats = source.stats
     assert stats.decoded > stats.sampled >= 12 and stats.opens == 1 and stats.errors == 0
     assert [e.kind for e in events if e.kind in ("up", "down")] == ["up", "down"]  # down: closed
@@ -108,7 +109,11 @@ async def test_recovers_from_three_server_crashes_while_a_file_stream_keeps_flow
             await asyncio.sleep(0.6)  # stays dead for a while: reconnects get refused
             rtsp_server.start()
             restarted = time.monotonic()
-            await wait_until(lambda: cam.count_since(restarted) >= 3, within=10, what="camera recovered")
+            await wait_until(
+                lambda since=restarted: cam.count_since(since) >= 3,  # type: ignore[misc]
+                within=10,
+                what="camera recovered",
+            )
             recoveries.append(time.monotonic() - restarted)
             # The file stream never stopped while the camera was away.
             assert other.count_since(killed) >= 3
@@ -132,7 +137,7 @@ async def test_dead_port_with_credentials_backs_off_and_never_leaks_the_password
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    password = "Sup3r-S3cret-Pw"
+    password = "Sup3r-S3cret-Pw"  # noqa: S105 -- the secret the test hunts for
     port = free_port()
     url = f"rtsp://operator:{password}@127.0.0.1:{port}/cam?play_count=0"
     events: list[tuple[float, SourceEvent]] = []
@@ -141,13 +146,13 @@ async def test_dead_port_with_credentials_backs_off_and_never_leaks_the_password
         await wait_until(lambda: source.stats.reconnects >= 4, within=10, what="4 reconnects")
     kinds = [e.kind for _, e in events]
     assert "down" in kinds and "up" not in kinds
-    assert not source.stats.up and source.stats.errors >= 5
+    assert not source.stats.up and source.stats.errors >= 4
     assert "door" in source.stats.last_error and "Connection refused" in source.stats.last_error
     assert "rtsp://***@127.0.0.1" in source.stats.last_error
 
     # Backoff: attempts spread out and capped at backoff_max_s (1 s, plus jitter and open time).
     attempts = [t for t, e in events if e.kind == "reconnect"]
-    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
     assert gaps[0] < gaps[-1] and all(gap < 1.6 for gap in gaps)
 
     leaks = [

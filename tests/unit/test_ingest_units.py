@@ -11,6 +11,8 @@ import time
 from fractions import Fraction
 from urllib.parse import quote
 
+import av
+import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -23,8 +25,11 @@ from streamguard.ingest import (
     FileSource,
     FrameSampler,
     LatestQueue,
+    PushSource,
     QueueClosed,
     RtspSource,
+    SourceEnded,
+    SourceEvent,
     redact_text,
     redact_url,
     source_from_url,
@@ -342,8 +347,6 @@ def test_rtsp_source_validates_transport() -> None:
 
 
 async def test_closing_an_unstarted_source_ends_recv() -> None:
-    from streamguard.ingest import SourceEnded
-
     source = RtspSource("cam", "rtsp://127.0.0.1:1/x")
     await source.close()
     await source.close()
@@ -351,3 +354,51 @@ async def test_closing_an_unstarted_source_ends_recv() -> None:
     with pytest.raises(SourceEnded, match="cam"):
         await source.recv()
     assert time.monotonic() - started < 1.0
+
+
+# ---------------------------------------------------------------- push source
+
+
+def _video_frame(pts: int, value: int = 0) -> av.VideoFrame:
+    frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), value, dtype=np.uint8), format="rgb24")
+    frame.pts = pts
+    frame.time_base = Fraction(1, 30)
+    return frame
+
+
+async def test_push_source_samples_converts_and_ends() -> None:
+    events: list[SourceEvent] = []
+    source = PushSource("whip-1", "whip://peer", analysis_fps=5.0, queue_size=100, on_event=events.append)
+    await source.start()
+    for i in range(60):  # 2 s at 30 fps
+        assert source.push(_video_frame(i, value=i))
+    source.end()
+    assert not source.push(_video_frame(60))
+    frames = []
+    with pytest.raises(SourceEnded, match="whip-1"):
+        while True:
+            frames.append(await source.recv())
+    assert [f.index for f in frames] == list(range(0, 60, 6))
+    assert [f.media_time for f in frames] == pytest.approx([i * 0.2 for i in range(10)])
+    assert all(int(f.image[0, 0, 0]) == f.index for f in frames)  # the right frame was converted
+    assert source.stats.decoded == 60 and source.stats.sampled == 10
+    await asyncio.sleep(0.05)
+    assert [e.kind for e in events if e.kind in ("up", "down")] == ["up", "down"]
+    await source.close()
+    await source.close()
+
+
+async def test_push_source_drops_oldest_and_close_wakes_recv() -> None:
+    source = PushSource("whip-2", analysis_fps=30.0, queue_size=2)
+    await source.start()
+    for i in range(10):
+        source.push(_video_frame(i))
+    assert source.stats.dropped == {DROP_ANALYSIS_BEHIND: 8}
+    assert (await source.recv()).index == 8
+    waiter = asyncio.create_task(source.recv())
+    assert (await waiter).index == 9
+    waiter = asyncio.create_task(source.recv())
+    await asyncio.sleep(0.01)
+    await source.close()
+    with pytest.raises(SourceEnded):
+        await asyncio.wait_for(waiter, 1)

@@ -1,0 +1,168 @@
+"""`streamguard demo`: a forged clip played as a live stream through the real daemon, alerts shown live.
+
+Steps: pick a model (the shipped one, else a quick demo model trained in about a minute), write a clip whose
+middle part is forged, run the daemon on it with the embedded Redis, print every alert event as it is
+published, and end with a verdict: did the forged part raise an alert, and did the real parts stay quiet?
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from streamguard.config import DaemonConfig, config_from_overrides
+from streamguard.daemon import Daemon
+from streamguard.demo.clip import ClipTruth, write_demo_clip
+from streamguard.model.detector import Detector
+from streamguard.types import AlertEvent, AlertPhase
+
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "streamguard-yae-v1.pt"
+STREAM_ID = "demo"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """What the demo runs.
+
+    Attributes:
+        workdir: Where the clip, the quick model and the embedded Redis data go.
+        model: Checkpoint to use; default: the shipped model, else a quick model trained here.
+        seconds: Length of the clip.
+        forged_span: ``(start_s, end_s)`` of its forged part.
+        device: Torch device.
+        listen: HTTP address of the daemon (metrics, health).
+    """
+
+    workdir: Path = Path("runs/demo")
+    model: Path | None = None
+    seconds: float = 15.0
+    forged_span: tuple[float, float] = (5.0, 10.0)
+    device: str = "cpu"
+    listen: str = "127.0.0.1:0"
+
+
+@dataclass(slots=True)
+class DemoResult:
+    """The alerts the demo saw, with their start and end in clip time (seconds)."""
+
+    clip: ClipTruth
+    window_s: float
+    alerts: dict[str, tuple[float, float | None, float]] = field(default_factory=dict)  # id -> (start, end, peak)
+
+    def forged_alerts(self) -> list[str]:
+        """Alerts that started while (or shortly after) the forged part was on screen."""
+        start, end = self.clip.forged_span or (0.0, 0.0)
+        return [a for a, (t0, _, _) in self.alerts.items() if start <= t0 <= end + self.window_s]
+
+    def false_alerts(self) -> list[str]:
+        """Alerts that started on the real parts of the clip."""
+        forged = set(self.forged_alerts())
+        return [a for a in self.alerts if a not in forged]
+
+    @property
+    def passed(self) -> bool:
+        """The forged part raised an alert and the real parts raised none."""
+        return bool(self.forged_alerts()) and not self.false_alerts()
+
+
+def resolve_model(options: DemoOptions, console: Console) -> Path:
+    """The checkpoint the demo uses, training the quick demo model when nothing else is there."""
+    if options.model is not None:
+        return options.model
+    if SHIPPED_MODEL.exists():
+        console.print(f"model: shipped [bold]{SHIPPED_MODEL}[/]")
+        return SHIPPED_MODEL
+    quick = options.workdir / "demo-model.pt"
+    if not quick.exists():
+        from streamguard.demo.model import train_demo_model
+
+        console.print("model: no shipped model found; training the quick demo model (about a minute on 2 cores)")
+        started = time.monotonic()
+        result = train_demo_model(quick, device=options.device)
+        auc = result.best_metrics.get("val_auc", 0.0)
+        console.print(f"  trained in {time.monotonic() - started:.0f} s, validation AUC {auc:.3f}")
+    console.print(f"model: quick demo model [bold]{quick}[/]")
+    return quick
+
+
+def demo_config(options: DemoOptions, clip: Path) -> DaemonConfig:
+    """One realtime file stream, the embedded Redis in the work dir, and the given listen address."""
+    config = config_from_overrides(None, [f"{STREAM_ID}={clip}?realtime=1"], None, options.listen)
+    return config.model_copy(update={"data_dir": (options.workdir / "data").resolve()})
+
+
+async def run_demo(options: DemoOptions, console: Console) -> DemoResult:
+    """Run the whole demo and return what it saw."""
+    options.workdir.mkdir(parents=True, exist_ok=True)
+    model_path = resolve_model(options, console)
+    clip = write_demo_clip(options.workdir / "demo.mp4", seconds=options.seconds, forged_span=options.forged_span)
+    start, end = options.forged_span
+    console.print(f"clip: {clip.path} ({options.seconds:.0f} s; forged from {start:.0f} s to {end:.0f} s)")
+    config = demo_config(options, clip.path)
+    daemon = Daemon(config, detector=Detector.load(model_path, device=options.device))
+    events: asyncio.Queue[AlertEvent] = asyncio.Queue()
+    daemon.alert_listeners.append(events)
+    result = DemoResult(clip, config.scoring.window_s)
+    await daemon.start()
+    t0 = time.time()
+    assert daemon.server is not None  # noqa: S101 - start() created it
+    console.print(f"daemon: metrics at {daemon.server.url}/metrics; alerts in Redis ({daemon.redis_url})")
+    console.rule("[bold]live alerts")
+    try:
+        await _follow(daemon, events, result, t0, console)
+    finally:
+        await daemon.stop()
+    return result
+
+
+async def _follow(
+    daemon: Daemon, events: asyncio.Queue[AlertEvent], result: DemoResult, t0: float, console: Console
+) -> None:
+    worker = daemon.streams[STREAM_ID].worker
+    while not (worker.status.ended and events.empty()):
+        try:
+            event = await asyncio.wait_for(events.get(), timeout=0.5)
+        except TimeoutError:
+            continue
+        t = event.ts - t0
+        _record(result, event, t)
+        colour = {AlertPhase.START: "bold red", AlertPhase.UPDATE: "yellow", AlertPhase.END: "green"}[event.phase]
+        reason = f" ({event.reason})" if event.reason else ""
+        console.print(
+            f"t={t:5.1f}s [{colour}]{event.phase.value:6}[/] alert {event.alert_id} track {event.track_id} "
+            f"score {event.score:.2f} peak {event.peak_score:.2f}{reason}"
+        )
+
+
+def _record(result: DemoResult, event: AlertEvent, t: float) -> None:
+    if event.phase is AlertPhase.START:
+        result.alerts[event.alert_id] = (t, None, event.peak_score)
+    elif event.alert_id in result.alerts:
+        t_start, _, _ = result.alerts[event.alert_id]
+        result.alerts[event.alert_id] = (t_start, t if event.phase is AlertPhase.END else None, event.peak_score)
+
+
+def print_summary(result: DemoResult, console: Console) -> None:
+    """A table of the alerts and the verdict."""
+    console.rule("[bold]summary")
+    table = Table("alert", "started (clip s)", "ended (clip s)", "peak P(fake)", "on forged part")
+    forged = set(result.forged_alerts())
+    for alert_id, (t_start, t_end, peak) in result.alerts.items():
+        ended = "-" if t_end is None else f"{t_end:.1f}"
+        table.add_row(alert_id, f"{t_start:.1f}", ended, f"{peak:.2f}", "yes" if alert_id in forged else "NO")
+    console.print(table)
+    start, end = result.clip.forged_span or (0.0, 0.0)
+    if result.passed:
+        console.print(
+            f"[bold green]PASS[/]: the forged part ({start:.0f}-{end:.0f} s) raised an alert; the real parts none."
+        )
+    else:
+        console.print(
+            f"[bold red]FAIL[/]: {len(result.forged_alerts())} alert(s) on the forged part, "
+            f"{len(result.false_alerts())} on the real parts."
+        )

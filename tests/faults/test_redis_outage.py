@@ -1,0 +1,192 @@
+"""Redis goes away (SIGKILL) while alerts keep coming: nothing is lost silently, nothing is written twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+
+from streamguard.sinks.encoding import decode_mask_png, parse_alert_fields
+from streamguard.sinks.metrics import Metrics
+from streamguard.sinks.redis_sink import RedisSink
+from tests.support.alert_events import disk_mask, make_event, wait_until
+from tests.support.redis_server import RedisServer, running_redis_server
+
+PREFIX = "sgfault"
+FAST_RETRY = {"retry_initial_s": 0.05, "retry_max_s": 0.5}
+
+
+@pytest.fixture
+def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A server with an fsync-always AOF, so a SIGKILL loses nothing it acknowledged."""
+    with running_redis_server(workdir=tmp_path / "redis", appendonly=True) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(durable_redis: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    connection = aioredis.from_url(durable_redis.url)
+    yield connection
+    await connection.aclose()
+
+
+async def alert_ids(client: aioredis.Redis) -> list[str]:
+    return [parse_alert_fields(fields)["alert_id"] for _id, fields in await client.xrange(f"{PREFIX}:alerts")]
+
+
+def sample(metrics: Metrics, name: str) -> float | None:
+    return metrics.registry.get_sample_value(name)
+
+
+async def test_outage_spools_then_delivers_every_event_once_in_order(
+    durable_redis: RedisServer, client: aioredis.Redis
+) -> None:
+    metrics = Metrics()
+    sink = RedisSink(durable_redis.url, prefix=PREFIX, metrics=metrics, **FAST_RETRY)
+    await sink.start()
+    for n in range(5):
+        sink.publish_alert(make_event(alert_id=f"e{n:03d}"))
+    assert await sink.flush(10)
+
+    durable_redis.kill()
+    depths = []
+    for n in range(5, 35):  # ~3 s of alerts while Redis is dead
+        sink.publish_alert(make_event(alert_id=f"e{n:03d}"))
+        await asyncio.sleep(0.1)
+        depths.append(sink.spool_depth)
+    await wait_until(lambda: sink.spool_depth == 30 and not sink.reachable)
+    assert depths == sorted(depths), "the spool only grows while Redis is down"
+    assert depths[-1] == 30
+    assert sample(metrics, "streamguard_sink_spool_depth") == 30
+    assert not await sink.flush(0.2)
+
+    durable_redis.restart()
+    assert await sink.flush(15)
+    assert sink.reachable
+    assert await alert_ids(client) == [f"e{n:03d}" for n in range(35)]
+    assert sample(metrics, "streamguard_sink_spool_depth") == 0
+    assert sample(metrics, "streamguard_sink_published_total") == 35
+    assert sample(metrics, "streamguard_sink_dropped_total") == 0
+    last = parse_alert_fields((await client.xrevrange(f"{PREFIX}:alerts", count=1))[0][1])
+    png = await client.get(last["mask_key"])
+    assert png is not None
+    assert np.abs(decode_mask_png(png) - disk_mask()).max() <= 0.5 / 255 + 1e-6
+    await sink.close()
+
+
+async def test_overflow_while_down_drops_only_the_oldest_and_counts_them(
+    durable_redis: RedisServer, client: aioredis.Redis
+) -> None:
+    metrics = Metrics()
+    sink = RedisSink(durable_redis.url, prefix=PREFIX, metrics=metrics, spool_max_events=10, **FAST_RETRY)
+    await sink.start()
+    durable_redis.kill()
+    for n in range(25):
+        sink.publish_alert(make_event(alert_id=f"e{n:03d}"))
+        if n % 4 == 0:
+            await asyncio.sleep(0.01)  # let the encoder run: drops happen in the spool and before encoding
+    await wait_until(lambda: sink.spool_depth == 10 and sink.dropped == 15)
+    assert sample(metrics, "streamguard_sink_dropped_total") == 15
+    assert sample(metrics, "streamguard_sink_spool_depth") == 10
+
+    durable_redis.restart()
+    assert await sink.flush(15)
+    await sink.close()
+    assert await alert_ids(client) == [f"e{n:03d}" for n in range(15, 25)]
+    assert sample(metrics, "streamguard_sink_published_total") == 10
+    assert sample(metrics, "streamguard_sink_dropped_total") == 15
+
+
+async def test_close_while_down_keeps_events_for_the_next_sink(
+    durable_redis: RedisServer, client: aioredis.Redis, tmp_path: Path
+) -> None:
+    spool_path = tmp_path / "state" / "spool.jsonl"
+    durable_redis.kill()
+    first = RedisSink(durable_redis.url, prefix=PREFIX, spool_path=spool_path, **FAST_RETRY)
+    await first.start()
+    assert not first.reachable
+    for n in range(8):
+        first.publish_alert(make_event(alert_id=f"e{n:03d}", with_peak=n % 2 == 0))
+    await first.close(timeout_s=0.3)  # some events may still be waiting for encoding: close keeps them too
+    assert first.dropped == 0
+    lines = [json.loads(line) for line in spool_path.read_text().splitlines()]
+    assert [line["fields"]["alert_id"] for line in lines if line["op"] == "add"] == [f"e{n:03d}" for n in range(8)]
+
+    second = RedisSink(durable_redis.url, prefix=PREFIX, spool_path=spool_path, **FAST_RETRY)
+    assert second.spool_depth == 8
+    await second.start()
+    await asyncio.sleep(0.3)  # still down: nothing may be lost meanwhile
+    assert second.spool_depth == 8
+    durable_redis.restart()
+    assert await second.flush(15)
+    await second.close()
+    assert await alert_ids(client) == [f"e{n:03d}" for n in range(8)]
+    entries: list[dict[str, Any]] = [parse_alert_fields(f) for _id, f in await client.xrange(f"{PREFIX}:alerts")]
+    for n, entry in enumerate(entries):
+        if n % 2 == 0:
+            assert await client.exists(entry["mask_key"], entry["overlay_key"]) == 2
+        else:
+            assert entry["mask_key"] == ""
+    assert spool_path.read_text() == ""
+
+
+async def test_memory_spool_counts_events_left_at_close_as_dropped(redis_server_down: RedisServer) -> None:
+    metrics = Metrics()
+    sink = RedisSink(redis_server_down.url, prefix=PREFIX, metrics=metrics, **FAST_RETRY)
+    await sink.start()
+    for n in range(3):
+        sink.publish_alert(make_event(alert_id=f"e{n}"))
+    await sink.close(timeout_s=0.2)
+    assert sink.dropped == 3
+    assert sample(metrics, "streamguard_sink_dropped_total") == 3
+
+
+@pytest.fixture
+def redis_server_down(tmp_path: Path) -> Iterator[RedisServer]:
+    with running_redis_server(workdir=tmp_path / "redis") as server:
+        server.kill()
+        yield server
+
+
+def debug_sleep(port: int, seconds: float) -> None:
+    """Block the whole server for `seconds` (``DEBUG SLEEP``) from a raw connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=seconds + 5) as sock:
+        sock.sendall(f"DEBUG SLEEP {seconds}\r\n".encode())
+        assert sock.recv(64).startswith(b"+OK")
+
+
+async def test_write_whose_reply_was_lost_is_not_written_twice(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="streamguard.sinks.redis_sink")
+    with running_redis_server(workdir=tmp_path / "redis", extra_args=["--enable-debug-command", "yes"]) as server:
+        sink = RedisSink(server.url, prefix=PREFIX, socket_timeout_s=0.3, retry_initial_s=2.0, retry_max_s=2.0)
+        await sink.start()
+        sink.publish_alert(make_event(alert_id="before"))
+        assert await sink.flush(10)
+
+        # The server stalls: the sink's EXEC times out on the client side, yet Redis runs it once it wakes.
+        sleeper = threading.Thread(target=debug_sleep, args=(server.port, 1.2))
+        sleeper.start()
+        await asyncio.sleep(0.1)
+        sink.publish_alert(make_event(alert_id="during"))
+        await wait_until(lambda: not sink.reachable, within_s=5)
+        assert await sink.flush(15)
+        await asyncio.to_thread(sleeper.join)
+        await sink.close()
+
+        client = aioredis.from_url(server.url)
+        try:
+            assert await alert_ids(client) == ["before", "during"]
+        finally:
+            await client.aclose()
+    assert "not writing them again" in caplog.text

@@ -1,0 +1,223 @@
+"""End to end: real RTSP server and files -> daemon -> real redis-server, checked through Redis and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import cv2
+import numpy as np
+import redis.asyncio as aioredis
+import yaml
+
+from streamguard.config import config_from_overrides
+from streamguard.daemon import Daemon
+from streamguard.demo.clip import ClipTruth, write_demo_clip
+from streamguard.model.detector import Detector
+from tests.support.media import write_garbage, write_truncated, write_unsupported_codec
+from tests.support.redis_server import RedisServer
+from tests.support.rtsp_server import RtspServer
+
+PREFIX = "streamguard"
+
+
+async def wait_for(predicate, within_s: float, interval_s: float = 0.25):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + within_s
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within_s} s")
+        await asyncio.sleep(interval_s)
+
+
+async def alert_entries(client: aioredis.Redis) -> list[dict[str, str]]:
+    entries = await client.xrange(f"{PREFIX}:alerts")
+    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
+
+
+def mask_in_frame(mask_png: bytes, crop_box: list[float], frame_size: tuple[int, int]) -> np.ndarray:
+    """Paste the bright part (>= half its peak) of a crop-space mask PNG into a frame-sized boolean array."""
+    mask = cv2.imdecode(np.frombuffer(mask_png, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert mask is not None and mask.ndim == 2
+    assert mask.max() >= 64, f"mask peak {mask.max()} / 255: nothing bright in it"
+    x, y, side, _ = (round(v) for v in crop_box)
+    width, height = frame_size
+    full = np.zeros((height, width), dtype=bool)
+    full[y : y + side, x : x + side] = cv2.resize(mask, (side, side), interpolation=cv2.INTER_NEAREST) >= mask.max() / 2
+    return full
+
+
+def union_box(truth: ClipTruth) -> tuple[int, int, int, int]:
+    boxes = [b for b in truth.forged_boxes if b is not None]
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
+
+def metric_value(body: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` whose labels include `labels` (Prometheus text format)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+async def test_forged_rtsp_stream_alerts_clean_file_does_not_and_bad_streams_are_isolated(
+    tmp_path: Path, demo_model_path: Path, redis_server: RedisServer, rtsp_server: RtspServer
+) -> None:
+    forged = write_demo_clip(rtsp_server.media_dir / "forged.mp4", seconds=10, forged_span=(2.0, 6.0), seed=11)
+    clean = write_demo_clip(tmp_path / "clean.mp4", seconds=8, forged_span=None, seed=12)
+    garbage = write_garbage(tmp_path / "garbage.mp4")
+    truncated = write_truncated(tmp_path / "truncated.mp4")
+    unsupported = write_unsupported_codec(tmp_path / "unsupported.mkv")
+    sources = [
+        f"cam={rtsp_server.url('forged.mp4', loop=False)}",
+        f"clean={clean.path}",
+        f"garbage={garbage}",
+        f"truncated={truncated}",
+        f"unsupported={unsupported}",
+    ]
+    config = config_from_overrides(None, sources, redis_server.url, "127.0.0.1:0")
+    config = config.model_copy(update={"data_dir": tmp_path / "data"})
+    daemon = Daemon(config, detector=Detector.load(demo_model_path, device="cpu"))
+    client = aioredis.from_url(redis_server.url)
+    await daemon.start()
+    try:
+
+        async def alert_started_and_ended() -> list[dict[str, str]] | None:
+            entries = await alert_entries(client)
+            starts = [e for e in entries if e["event"] == "start"]
+            ended = {e["alert_id"] for e in entries if e["event"] == "end"}
+            return entries if starts and starts[0]["alert_id"] in ended else None
+
+        entries = await wait_for(alert_started_and_ended, within_s=60)
+
+        # Only the forged stream alerts; the clean clip, analysed to its end meanwhile, raises none.
+        assert {e["stream_id"] for e in entries} == {"cam"}
+        start = next(e for e in entries if e["event"] == "start")
+        end = next(e for e in entries if e["event"] == "end" and e["alert_id"] == start["alert_id"])
+        assert float(start["score"]) >= config.scoring.on_threshold
+        assert end["reason"] in {"below_threshold", "track_lost"}
+        for field in ("alert_id", "track_id", "ts", "peak_score", "window_s", "n_samples", "bbox", "model"):
+            assert start[field]
+
+        # The peak mask is a decodable PNG whose bright area lies on the forged region.
+        mask_png = await client.get(start["mask_key"])
+        assert mask_png is not None
+        assert await client.ttl(start["mask_key"]) > 0
+        frame_size = tuple(json.loads(start["frame_size"]))
+        bright = mask_in_frame(mask_png, json.loads(start["crop_box"]), frame_size)  # type: ignore[arg-type]
+        assert bright.sum() > 500
+        x0, y0, x1, y1 = union_box(forged)
+        inside = bright[y0:y1, x0:x1].sum() / bright.sum()
+        assert inside > 0.8, f"only {inside:.0%} of the mask lies on the forged region"
+        overlay = await client.get(start["overlay_key"])
+        assert overlay is not None and cv2.imdecode(np.frombuffer(overlay, np.uint8), cv2.IMREAD_COLOR) is not None
+
+        # The clean file ran to its end; every bad file is reported and ended without hurting the others.
+        async def files_done() -> bool:
+            states = {s: await client.hgetall(f"{PREFIX}:stream:{s}") for s in ("clean", "garbage", "truncated")}
+            return all(st.get(b"status") == b"ended" for st in states.values())
+
+        await wait_for(files_done, within_s=30)
+        for bad in ("garbage", "unsupported"):
+            state = await client.hgetall(f"{PREFIX}:stream:{bad}")
+            assert bad in state[b"last_error"].decode(), state
+        assert (await client.hgetall(f"{PREFIX}:stream:cam"))[b"status"] in {b"up", b"reconnecting"}
+
+        # Metrics scraped over HTTP agree with what happened.
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{daemon.server.url}/metrics") as response:  # type: ignore[union-attr]
+                body = await response.text()
+            async with http.get(f"{daemon.server.url}/readyz") as response:  # type: ignore[union-attr]
+                assert response.status == 200
+        clean_state = await client.hgetall(f"{PREFIX}:stream:clean")
+        assert metric_value(body, "streamguard_frames_decoded_total", stream="clean") == clean.n_frames
+        analysed = metric_value(body, "streamguard_frames_analyzed_total", stream="clean")
+        assert analysed == int(clean_state[b"analyzed"]) >= 0.8 * clean.n_frames / clean.fps * 5
+        entries = await alert_entries(client)
+        for event in ("start", "end"):
+            count = sum(e["event"] == event for e in entries)
+            assert metric_value(body, "streamguard_alerts_total", stream="cam", event=event) == count
+        assert metric_value(body, "streamguard_alerts_total", stream="clean", event="start") == 0
+        assert "track_id" not in body
+    finally:
+        await daemon.stop()
+        await client.aclose()
+
+
+def test_sigterm_ends_open_alerts_and_exits_zero(
+    tmp_path: Path, demo_model_path: Path, redis_server: RedisServer
+) -> None:
+    clip = write_demo_clip(tmp_path / "forged.mp4", seconds=6, forged_span=(0.0, 6.0), seed=21)
+    config_path = tmp_path / "daemon.yaml"
+    config_path.write_text(
+        yaml.safe_dump(
+            {
+                "streams": [{"id": "loop", "url": str(clip.path), "loop": True, "realtime": True}],
+                "inference": {"model": str(demo_model_path), "device": "cpu"},
+                "redis": {"url": redis_server.url},
+                "server": {"listen": "127.0.0.1:0"},
+                "data_dir": str(tmp_path / "data"),
+            }
+        )
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamguard", "run", "--config", str(config_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+
+        async def started() -> bool:
+            client = aioredis.from_url(redis_server.url)
+            try:
+                return any(e["event"] == "start" for e in await alert_entries(client))
+            finally:
+                await client.aclose()
+
+        asyncio.run(wait_for(started, within_s=90))
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output.decode(errors="replace")[-3000:]
+
+    async def ended() -> list[dict[str, str]]:
+        client = aioredis.from_url(redis_server.url)
+        try:
+            return await alert_entries(client)
+        finally:
+            await client.aclose()
+
+    entries = asyncio.run(ended())
+    open_ids = {e["alert_id"] for e in entries if e["event"] == "start"}
+    end_reasons = {e["alert_id"]: e["reason"] for e in entries if e["event"] == "end"}
+    assert open_ids and open_ids <= set(end_reasons)
+    assert "shutdown" in end_reasons.values()
+
+
+def test_bad_config_names_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("streams:\n  - id: cam\n    url: rtsp://user:hunter2@10.0.0.1/live\n    analysis_fps: -3\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "streamguard", "check-config", str(bad)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    message = result.stdout + result.stderr
+    assert "bad.yaml" in message and "analysis_fps" in message
+    assert "hunter2" not in message
