@@ -8,6 +8,7 @@ frame rather than falling behind.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -82,6 +83,8 @@ class StreamWorker:
         self._on_event = on_event
         self._live = live
         self._last_clock: float | None = None
+        # Wall time minus scoring time at the last frame: events always carry wall-clock times.
+        self._wall_offset = 0.0
         self.status = WorkerStatus()
 
     async def run(self) -> None:
@@ -156,10 +159,15 @@ class StreamWorker:
             self._tracker.reset()
             self._emit(self.scorer.end_all(EndReason.TRACK_LOST, self._last_clock))
         self._last_clock = clock
+        self._wall_offset = frame.wall_ts - clock
         return clock
 
     def _emit(self, events: list[AlertEvent]) -> None:
         for event in events:
+            if self._wall_offset:
+                event = dataclasses.replace(
+                    event, ts=event.ts + self._wall_offset, opened_at=event.opened_at + self._wall_offset
+                )
             self._on_event(event)
 
     def _record_frame(self, frame: Frame, n_faces: int) -> None:

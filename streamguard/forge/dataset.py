@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from streamguard.forge.bank import FaceBank
 from streamguard.forge.families import METHODS, ForgeError, forge, methods_of
 from streamguard.forge.realism import RealismConfig, apply_realism
-from streamguard.forge.records import REGIONS, Attribute, FloatMask, RgbImage, label_mask
+from streamguard.forge.records import REGIONS, Attribute, FloatMask, LandmarkedFace, RgbImage, label_mask
 from streamguard.model.preprocess import crops_to_tensor
 from streamguard.vision.crop import DEFAULT_CROP_SCALE, DEFAULT_CROP_SIZE, FaceBox, crop_face
 
@@ -121,7 +121,7 @@ def make_context_sample(
     )  # fmt: skip
 
 
-def _pick_donor(bank: FaceBank, index: int, method: str, rng: np.random.Generator) -> Any:
+def _pick_donor(bank: FaceBank, index: int, method: str, rng: np.random.Generator) -> LandmarkedFace | None:
     kind = METHODS[method].donor
     if kind == "other_person":
         others = bank.other_people(index)

@@ -39,6 +39,7 @@ from streamguard.forge.masks import (
     face_size,
     feather,
     hull_mask,
+    odd_kernel,
     polygon_mask,
     rectangle_mask,
     regions_covered,
@@ -103,6 +104,27 @@ def methods_of(families: list[str] | tuple[str, ...] | None) -> list[str]:
     if unknown:
         raise ValueError(f"unknown families {unknown}; choose from {', '.join(FAMILIES)}")
     return [name for name, info in METHODS.items() if info.family in families]
+
+
+def resolve_methods(names: list[str] | tuple[str, ...] | None) -> list[str] | None:
+    """Method names from command-line values: comma-separated lists, method names or family names.
+
+    Args:
+        names: e.g. ``["self_blend,region"]`` or ``["swap_hull", "face_swap"]``; None or empty for all.
+
+    Returns:
+        The methods in `METHODS` order, or None (all) when nothing was given.
+
+    Raises:
+        ForgeError: When a name is neither a method nor a family.
+    """
+    wanted = {part.strip() for name in names or [] for part in name.split(",") if part.strip()}
+    if not wanted:
+        return None
+    unknown = sorted(wanted - set(METHODS) - set(FAMILIES))
+    if unknown:
+        raise ForgeError(f"unknown forgery methods {unknown}; choose from {', '.join([*METHODS, *FAMILIES])}")
+    return [m for m, info in METHODS.items() if m in wanted or info.family in wanted]
 
 
 def blend(target: RgbImage, source: RgbImage, mask: FloatMask) -> RgbImage:
@@ -465,12 +487,7 @@ def _splat_displacement(
     np.add.at(planes[0], (rows, cols), displacement[:, 0].astype(np.float32))
     np.add.at(planes[1], (rows, cols), displacement[:, 1].astype(np.float32))
     np.add.at(planes[2], (rows, cols), np.float32(1.0))
-    kernel = _odd_size(6.0 * sigma + 1.0)
+    kernel = odd_kernel(6.0 * sigma + 1.0)
     blurred = [cv2.GaussianBlur(plane, (kernel, kernel), sigma, borderType=cv2.BORDER_CONSTANT) for plane in planes]
     floor = np.float32(1e-3 / (2.0 * np.pi * sigma * sigma))
     return blurred[0] / (blurred[2] + floor), blurred[1] / (blurred[2] + floor)
-
-
-def _odd_size(value: float) -> int:
-    size = max(3, round(value))
-    return size if size % 2 else size + 1

@@ -190,7 +190,8 @@ def elastic_deform(mask: FloatMask, rng: np.random.Generator, alpha: float, sigm
     return np.clip(np.asarray(moved, dtype=np.float32), 0.0, 1.0)
 
 
-def _odd(value: float) -> int:
+def odd_kernel(value: float) -> int:
+    """The odd kernel size (at least 3) nearest to ``value``, rounding up from even."""
     k = max(3, round(value))
     return k if k % 2 else k + 1
 
@@ -204,8 +205,8 @@ def double_blur(mask: FloatMask, rng: np.random.Generator, face_px: float) -> Fl
     if not mask.any():
         return np.zeros_like(mask, dtype=np.float32)
     scale = face_px / SBI_REFERENCE_FACE_PX
-    k1 = _odd((int(rng.integers(2, 13)) * 2 + 1) * scale)
-    k2 = _odd((int(rng.integers(2, 13)) * 2 + 1) * scale)
+    k1 = odd_kernel((int(rng.integers(2, 13)) * 2 + 1) * scale)
+    k2 = odd_kernel((int(rng.integers(2, 13)) * 2 + 1) * scale)
     sigma2 = float(rng.integers(5, 46)) * scale
     first = np.asarray(cv2.GaussianBlur(mask.astype(np.float32), (k1, k1), 0), dtype=np.float32)
     first /= max(float(first.max()), 1e-6)
@@ -219,7 +220,7 @@ def feather(mask: FloatMask, sigma: float) -> FloatMask:
     """Soften a mask's edge with a Gaussian of ``sigma`` pixels (kernel of 3 sigma each side), peak 1."""
     if sigma <= 0 or not mask.any():
         return mask.astype(np.float32)
-    k = _odd(6 * sigma + 1)
+    k = odd_kernel(6 * sigma + 1)
     return normalise_peak(np.asarray(cv2.GaussianBlur(mask.astype(np.float32), (k, k), sigma), dtype=np.float32))
 
 

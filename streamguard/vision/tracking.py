@@ -1,21 +1,23 @@
-"""Per-stream face tracking: an adapter over the `trackers` package's ByteTrack.
+"""Per-stream face tracking: an adapter over norfair's tracker (the maintained `norfair-enough` fork).
 
-One `FaceTracker` per stream, so track ids are never shared between streams (``trackers`` allocates ids
-per instance). ByteTrack keeps a lost track alive for a time budget; this adapter additionally remembers
-when each id was last matched so that downstream state (rolling windows, open alerts) can be expired.
+One `FaceTracker` per stream, so track ids are never shared between streams (norfair numbers the objects of
+each `Tracker` instance separately). Boxes are tracked as two corner points with IoU matching. Norfair
+counts in frames, so the time settings are converted at the stream's analysis rate. The adapter also
+remembers when each id was last matched so that downstream state (rolling windows, open alerts) can be
+expired.
+
+Why norfair and not ByteTrack from `trackers`: `trackers` requires the `opencv-python` wheel, which
+clashes with the `opencv-contrib-python` build that mediapipe needs (both install `cv2`).
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from streamguard.vision.crop import FaceBox
-
-UNCONFIRMED_TRACK = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,13 +30,13 @@ class TrackedFace:
 
 @dataclass(frozen=True, slots=True)
 class TrackingOptions:
-    """ByteTrack knobs, in stream time (the tracker is fed sample timestamps, not frame counts).
+    """Tracker knobs, in stream time.
 
     Attributes:
-        analysis_fps: Sampling rate of the stream, ByteTrack's nominal frame rate.
-        lost_track_buffer_s: How long a lost track may be re-found before ByteTrack drops it.
+        analysis_fps: Sampling rate of the stream (converts the time settings to tracker frames).
+        lost_track_buffer_s: How long a lost track may be re-found before the tracker drops it.
         max_age_s: How long after its last match a track is reported as expired.
-        track_activation_threshold: Minimum detector score to start a new track.
+        track_activation_threshold: Minimum detector score for a detection to be tracked.
         minimum_iou_threshold: Minimum IoU to match a detection to a track.
         minimum_consecutive_frames: Matches needed before a new track gets an id.
     """
@@ -51,12 +53,12 @@ class FaceTracker:
     """Assigns stable ids to the faces of one stream.
 
     Example:
-        >>> tracker = FaceTracker()
+        >>> tracker = FaceTracker(TrackingOptions(minimum_consecutive_frames=2))
         >>> box = FaceBox(10, 10, 60, 60, 0.9)
-        >>> [t.track_id for t in tracker.update([box], ts=0.0)]  # ByteTrack confirms on the second match
+        >>> [t.track_id for t in tracker.update([box], ts=0.0)]  # confirmed on the second match
         []
-        >>> [t.track_id for t in tracker.update([box], ts=0.2)]
-        [0]
+        >>> [t.track_id for t in tracker.update([FaceBox(12, 10, 62, 60, 0.9)], ts=0.2)]
+        [1]
     """
 
     def __init__(self, options: TrackingOptions | None = None) -> None:
@@ -66,6 +68,7 @@ class FaceTracker:
         # A fresh ByteTrack restarts its ids at 0; the offset keeps ids unique for the stream's lifetime.
         self._id_offset = 0
         self._next_id = 0
+        self._samples = 0  # tags detections, to tell matched tracks from merely predicted ones
 
     def update(self, boxes: list[FaceBox], ts: float) -> list[TrackedFace]:
         """Match this sample's face boxes to tracks; boxes without a confirmed track are left out.
@@ -77,22 +80,27 @@ class FaceTracker:
         Returns:
             The confirmed faces with their track ids.
         """
-        import supervision as sv  # deferred: supervision pulls in matplotlib-sized imports
+        from norfair import Detection
 
-        detections = sv.Detections(
-            xyxy=np.array([[b.x0, b.y0, b.x1, b.y1] for b in boxes], dtype=np.float32).reshape(-1, 4),
-            confidence=np.array([b.score for b in boxes], dtype=np.float32),
-            data={"index": np.arange(len(boxes))},
-        )
-        tracked = self._tracker.update(detections, timestamp=ts)
+        boxes = [b for b in boxes if b.score >= self.options.track_activation_threshold]
+        detections = [
+            Detection(
+                points=np.array([[b.x0, b.y0], [b.x1, b.y1]], dtype=np.float64),
+                scores=np.array([b.score, b.score], dtype=np.float64),
+                data=(self._samples, i),
+            )
+            for i, b in enumerate(boxes)
+        ]
         faces = []
-        for track_id, index in zip(tracked.tracker_id, tracked.data["index"], strict=True):
-            if int(track_id) == UNCONFIRMED_TRACK:
-                continue
-            stream_track_id = int(track_id) + self._id_offset
+        for obj in self._tracker.update(detections=detections):
+            sample, index = obj.last_detection.data
+            if obj.id is None or sample != self._samples:
+                continue  # not yet confirmed, or only predicted (no detection in this sample)
+            stream_track_id = int(obj.id) + self._id_offset
             self._next_id = max(self._next_id, stream_track_id + 1)
             self._last_seen[stream_track_id] = ts
-            faces.append(TrackedFace(stream_track_id, boxes[int(index)]))
+            faces.append(TrackedFace(stream_track_id, boxes[index]))
+        self._samples += 1
         return faces
 
     def expire(self, ts: float) -> set[int]:
@@ -114,16 +122,13 @@ class FaceTracker:
         self._id_offset = self._next_id
 
     def _new_tracker(self) -> Any:
-        from trackers import ByteTrackTracker
+        from norfair import Tracker
 
         opts = self.options
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return ByteTrackTracker(
-                lost_track_buffer=max(1, round(opts.lost_track_buffer_s * opts.analysis_fps)),
-                frame_rate=opts.analysis_fps,
-                track_activation_threshold=opts.track_activation_threshold,
-                minimum_consecutive_frames=opts.minimum_consecutive_frames,
-                minimum_iou_threshold=opts.minimum_iou_threshold,
-                high_conf_det_threshold=opts.track_activation_threshold,
-            )
+        return Tracker(
+            distance_function="iou",
+            # norfair's IoU distance is 1 - IoU; a match needs IoU >= minimum_iou_threshold.
+            distance_threshold=1.0 - opts.minimum_iou_threshold,
+            hit_counter_max=max(1, round(opts.lost_track_buffer_s * opts.analysis_fps)),
+            initialization_delay=max(0, opts.minimum_consecutive_frames - 1),
+        )
