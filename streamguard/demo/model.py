@@ -58,7 +58,14 @@ def demo_crop_set(n_pairs: int, seed: int, frame_size: tuple[int, int] = (640, 3
 
 
 def train_demo_model(
-    out: Path, *, epochs: int = 20, n_pairs: int = 32, device: str = "cpu", seed: int = 0, variant: str = DEMO_VARIANT
+    out: Path,
+    *,
+    epochs: int = 20,
+    n_pairs: int = 32,
+    lr: float = 2e-3,
+    device: str = "cpu",
+    seed: int = 0,
+    variant: str = DEMO_VARIANT,
 ) -> FitResult:
     """Train `DEMO_VARIANT` on demo-like crops and write a calibrated checkpoint to `out`."""
     import torch
@@ -67,6 +74,6 @@ def train_demo_model(
     val_set = demo_crop_set(max(4, n_pairs // 6), seed=2000 + seed)
     torch.manual_seed(seed)
     model = YShapedAutoencoder(get_variant(variant))
-    config = TrainConfig(epochs=epochs, batch_size=16, lr=2e-3, device=device, seed=seed)
+    config = TrainConfig(epochs=epochs, batch_size=16, lr=lr, device=device, seed=seed)
     meta = {"data": "streamguard demo crops (astronaut, blended face edits)", "train": train_set.summary()}
     return fit(model, CropDataset(train_set, augment=True, seed=seed), val_set, config, out, training_meta=meta)

@@ -36,7 +36,18 @@ def trained(toy_dataset: ToyDataset, tmp_path_factory: pytest.TempPathFactory) -
 def test_help_lists_every_command() -> None:
     run = streamguard("--help")
     assert run.returncode == 0
-    for command in ("train", "finetune", "eval", "export", "variants"):
+    for command in (
+        "train",
+        "finetune",
+        "eval",
+        "export",
+        "variants",
+        "forge",
+        "run",
+        "check-config",
+        "alerts",
+        "demo",
+    ):
         assert command in run.stdout
 
 

@@ -221,3 +221,17 @@ def test_bad_config_names_file_and_field(tmp_path: Path) -> None:
     message = result.stdout + result.stderr
     assert "bad.yaml" in message and "analysis_fps" in message
     assert "hunter2" not in message
+
+
+async def test_live_demo_flags_the_forged_part_only(tmp_path: Path, demo_model_path: Path) -> None:
+    from rich.console import Console
+
+    from streamguard.demo.live import DemoOptions, run_demo
+
+    options = DemoOptions(workdir=tmp_path / "demo", model=demo_model_path, seconds=9.0, forged_span=(3.0, 6.0))
+    console = Console(record=True, width=120)
+    result = await run_demo(options, console)
+    assert result.forged_alerts(), console.export_text()
+    assert not result.false_alerts(), console.export_text()
+    assert result.passed
+    assert "start" in console.export_text()
