@@ -82,8 +82,21 @@ def variants(as_json: Annotated[bool, typer.Option("--json", help="Print JSON in
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option(help="Training data: folder layout (real/, fake/, masks/) or FF++.")],
     out: Annotated[Path, typer.Option(help="Where to write the best checkpoint.")],
+    data: Annotated[
+        Path | None, typer.Option(help="Training data: folder layout (real/, fake/, masks/) or FF++.")
+    ] = None,
+    forge: Annotated[
+        Path | None, typer.Option(help="Train on forgeries synthesised on the fly from these real faces instead.")
+    ] = None,
+    families: Annotated[
+        list[str] | None, typer.Option(help="With --forge: families to train on (default all). Repeat.")
+    ] = None,
+    steps_per_epoch: Annotated[int, typer.Option(min=1, help="With --forge: optimiser steps per epoch.")] = 100,
+    cache: Annotated[
+        Path | None, typer.Option(help="With --forge: face cache (default OUT's folder/.face_cache).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes.")] = 0,
     variant: Annotated[str, typer.Option(help="One of `streamguard variants`.")] = "proposed_new",
     val: Annotated[Path | None, typer.Option(help="Validation data; default: hold out files of --data.")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 20,
@@ -100,13 +113,22 @@ def train(
     """Train a detector; keeps the checkpoint with the best validation AUC, calibrated on validation data."""
     from streamguard.model.variants import get_variant
     from streamguard.train.loop import TrainConfig
-    from streamguard.train.pipeline import DataOptions, train_model
+    from streamguard.train.pipeline import DataOptions, ForgeOptions, train_model, train_model_forged
 
+    if (data is None) == (forge is None):
+        raise _fail(ValueError("give exactly one of --data DIR or --forge REAL_FACES_DIR"))
     try:
         get_variant(variant)
-        options = DataOptions(data, val, frames_per_video, val_fraction=val_fraction, split=split)
-        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed)
-        result = train_model(variant, options, config, out, resume=resume, log=log)
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed, num_workers=workers)
+        if forge is not None:
+            forge_options = ForgeOptions(
+                forge, cache or out.parent / ".face_cache", families, steps_per_epoch=steps_per_epoch
+            )
+            result = train_model_forged(variant, forge_options, config, out, resume=resume, log=log)
+        else:
+            assert data is not None  # noqa: S101 - checked above
+            options = DataOptions(data, val, frames_per_video, val_fraction=val_fraction, split=split)
+            result = train_model(variant, options, config, out, resume=resume, log=log)
     except (StreamguardError, KeyError) as e:
         raise _fail(e) from e
     _print_fit(result.checkpoint, result.best_epoch, result.best_metrics)

@@ -53,6 +53,7 @@ class DemoResult:
     clip: ClipTruth
     window_s: float
     alerts: dict[str, tuple[float, float | None, float]] = field(default_factory=dict)  # id -> (start, end, peak)
+    latency: dict[str, float] = field(default_factory=dict)  # metric name -> mean seconds, and sample counts
 
     def forged_alerts(self) -> list[str]:
         """Alerts that started while (or shortly after) the forged part was on screen."""
@@ -115,9 +116,25 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoResult:
     console.rule("[bold]live alerts")
     try:
         await _follow(daemon, events, result, t0, console)
+        if daemon.sink is not None:
+            await daemon.sink.flush(timeout_s=5.0)
+        result.latency = _mean_latencies(daemon)
     finally:
         await daemon.stop()
     return result
+
+
+def _mean_latencies(daemon: Daemon) -> dict[str, float]:
+    """Mean frame-arrival -> score and frame-arrival -> alert-in-Redis latencies from the daemon's histograms."""
+    registry = daemon.metrics.registry
+    out = {}
+    for name in ("streamguard_e2e_latency_seconds", "streamguard_alert_latency_seconds"):
+        total = registry.get_sample_value(f"{name}_sum") or 0.0
+        count = registry.get_sample_value(f"{name}_count") or 0.0
+        if count:
+            out[name] = total / count
+            out[f"{name}_count"] = count
+    return out
 
 
 async def _follow(
@@ -156,6 +173,12 @@ def print_summary(result: DemoResult, console: Console) -> None:
         ended = "-" if t_end is None else f"{t_end:.1f}"
         table.add_row(alert_id, f"{t_start:.1f}", ended, f"{peak:.2f}", "yes" if alert_id in forged else "NO")
     console.print(table)
+    score_ms = result.latency.get("streamguard_e2e_latency_seconds")
+    alert_ms = result.latency.get("streamguard_alert_latency_seconds")
+    if score_ms is not None:
+        console.print(f"latency, frame arrival -> score: {1000 * score_ms:.0f} ms (mean)")
+    if alert_ms is not None:
+        console.print(f"latency, frame arrival -> alert written to Redis: {1000 * alert_ms:.0f} ms (mean)")
     start, end = result.clip.forged_span or (0.0, 0.0)
     if result.passed:
         console.print(

@@ -237,7 +237,8 @@ def fit(
             log.write("epoch", **record)
             auc = val_metrics["auc"]
             score = auc if not math.isnan(auc) else -val_metrics["eer"] if not math.isnan(val_metrics["eer"]) else -1
-            if score > best_auc:
+            # On a tie the later epoch wins: same ranking, but trained longer (masks, calibration keep improving).
+            if score >= best_auc:
                 best_auc, best_epoch = score, epoch
                 best_metrics = _save_best(model, val, val_logits, val_metrics, config, out, training_meta, epoch)
                 log.write("best", epoch=epoch, metrics=best_metrics)

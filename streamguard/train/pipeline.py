@@ -110,3 +110,48 @@ def finetune_model(
         model, CropDataset(train_set, augment=True, seed=config.seed), val_set, config, out,
         training_meta=summary, log=JsonlLog(log or out.with_name(out.name + ".log.jsonl")),
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ForgeOptions:
+    """Training on forgeries synthesised on the fly from real faces (`streamguard.forge`).
+
+    Attributes:
+        real: Real faces (e.g. ``../shared/data/real_faces``; its committed person/source split is used).
+        cache: Face-bank cache folder (faces and landmarks detected once).
+        families: Manipulation families to train on; leave one out for the unseen-attack protocol.
+        steps_per_epoch: Optimiser steps per epoch (the forged set is virtual, fresh items every epoch).
+        n_val: Fixed validation items, forged from held-out people.
+    """
+
+    real: Path
+    cache: Path
+    families: list[str] | None = None
+    steps_per_epoch: int = 100
+    n_val: int = 512
+
+
+def train_model_forged(
+    variant: str,
+    options: ForgeOptions,
+    config: TrainConfig,
+    out: Path,
+    *,
+    resume: bool = False,
+    log: Path | None = None,
+) -> FitResult:
+    """`streamguard train --forge`: a fresh network trained on on-the-fly forgeries of the training people."""
+    from dataclasses import replace
+
+    from streamguard.forge.dataset import forge_training_data
+
+    data = forge_training_data(
+        options.real, options.cache, seed=config.seed, families=options.families, n_val=options.n_val
+    )
+    torch.manual_seed(config.seed)
+    model = YShapedAutoencoder(get_variant(variant))
+    config = replace(config, steps_per_epoch=options.steps_per_epoch)
+    return fit(
+        model, data.train, CropSet(**data.val), config, out, training_meta=data.summary, resume=resume,
+        log=JsonlLog(log or out.with_name(out.name + ".log.jsonl")),
+    )  # fmt: skip
