@@ -60,9 +60,9 @@ def demo_crop_set(n_pairs: int, seed: int, frame_size: tuple[int, int] = (640, 3
 def train_demo_model(
     out: Path,
     *,
-    epochs: int = 20,
-    n_pairs: int = 32,
-    lr: float = 2e-3,
+    epochs: int = 16,
+    n_pairs: int = 64,
+    lr: float = 3e-3,
     device: str = "cpu",
     seed: int = 0,
     variant: str = DEMO_VARIANT,
