@@ -181,11 +181,13 @@ class Daemon:
         handle = self.streams.pop(stream_id, None)
         if handle is None:
             return
-        await handle.source.close()
+        # The worker is cancelled before its source closes; otherwise it would take the closed source for
+        # an ended stream and end the open alerts as `track_lost` instead of `reason`.
         if handle.task is not None:
             handle.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await handle.task
+        await handle.source.close()
         handle.worker.finish(reason)
         if self.sink is not None:
             self.sink.publish_state(stream_id, {"status": "removed" if reason != EndReason.SHUTDOWN else "stopped"})
