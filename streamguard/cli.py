@@ -437,7 +437,7 @@ def alerts(
 
     async def tail() -> None:
         async for entry in read_alerts(url, key_prefix, follow=follow):
-            console.print(format_alert(entry), highlight=False)
+            console.print(format_alert(entry), highlight=False, soft_wrap=True, markup=False)
 
     try:
         asyncio.run(tail())

@@ -210,6 +210,20 @@ def test_sigterm_ends_open_alerts_and_exits_zero(
     assert open_ids and open_ids <= set(end_reasons)
     assert "shutdown" in end_reasons.values()
 
+    # `streamguard alerts` shows the same events, readable.
+    shown = subprocess.run(
+        [sys.executable, "-m", "streamguard", "alerts", "--redis", redis_server.url],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    lines = [line for line in shown.stdout.splitlines() if line.strip()]
+    assert len(lines) == len(entries)
+    assert all(alert_id in shown.stdout for alert_id in open_ids)
+    assert "shutdown" in shown.stdout
+
 
 def test_bad_config_names_file_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
