@@ -281,6 +281,7 @@ def demo(
     model: Annotated[Path | None, typer.Option(help="Checkpoint (default: shipped model, else a quick one).")] = None,
     seconds: Annotated[float, typer.Option(min=6.0, help="Length of the clip.")] = 15.0,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "cpu",
+    listen: Annotated[str | None, typer.Option(help="HOST:PORT of the daemon (default: config/demo.yaml's).")] = None,
     log_level: Annotated[str, typer.Option(help="Daemon log level.")] = "warning",
 ) -> None:
     """Live demo: a clip whose middle third is forged plays as a live stream through the daemon.
@@ -295,7 +296,12 @@ def demo(
     _setup_logging(log_level)
     third = seconds / 3
     options = DemoOptions(
-        workdir=workdir, model=model, seconds=seconds, forged_span=(round(third, 1), round(2 * third, 1)), device=device
+        workdir=workdir,
+        model=model,
+        seconds=seconds,
+        forged_span=(round(third, 1), round(2 * third, 1)),
+        device=device,
+        listen=listen,
     )
     try:
         result = asyncio.run(run_demo(options, console))

@@ -15,13 +15,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from streamguard.config import DaemonConfig, config_from_overrides
+from streamguard.config import DaemonConfig, config_from_overrides, load_config
 from streamguard.daemon import Daemon
 from streamguard.demo.clip import ClipTruth, write_demo_clip
 from streamguard.model.detector import Detector
 from streamguard.types import AlertEvent, AlertPhase
 
-SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "streamguard-yae-v1.pt"
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED_MODEL = REPO / "models" / "streamguard-yae-v1.pt"
+DEMO_CONFIG = REPO / "config" / "demo.yaml"
 STREAM_ID = "demo"
 
 
@@ -35,7 +37,9 @@ class DemoOptions:
         seconds: Length of the clip.
         forged_span: ``(start_s, end_s)`` of its forged part.
         device: Torch device.
-        listen: HTTP address of the daemon (metrics, health).
+        config: Daemon configuration whose ``demo`` stream gets the clip (default: ``config/demo.yaml`` of a
+            source checkout, else the built-in defaults).
+        listen: HTTP address of the daemon (metrics, health); default: the configuration's.
     """
 
     workdir: Path = Path("runs/demo")
@@ -43,7 +47,8 @@ class DemoOptions:
     seconds: float = 15.0
     forged_span: tuple[float, float] = (5.0, 10.0)
     device: str = "cpu"
-    listen: str = "127.0.0.1:0"
+    config: Path | None = DEMO_CONFIG if DEMO_CONFIG.exists() else None
+    listen: str | None = None
 
 
 @dataclass(slots=True)
@@ -92,8 +97,9 @@ def resolve_model(options: DemoOptions, console: Console) -> Path:
 
 
 def demo_config(options: DemoOptions, clip: Path) -> DaemonConfig:
-    """One realtime file stream, the embedded Redis in the work dir, and the given listen address."""
-    config = config_from_overrides(None, [f"{STREAM_ID}={clip}?realtime=1"], None, options.listen)
+    """The demo configuration with the clip as its realtime ``demo`` stream and Redis data in the work dir."""
+    base = load_config(options.config) if options.config is not None else None
+    config = config_from_overrides(base, [f"{STREAM_ID}={clip}?realtime=1"], None, options.listen)
     return config.model_copy(update={"data_dir": (options.workdir / "data").resolve()})
 
 

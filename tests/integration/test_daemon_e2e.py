@@ -242,7 +242,9 @@ async def test_live_demo_flags_the_forged_part_only(tmp_path: Path, demo_model_p
 
     from streamguard.demo.live import DemoOptions, run_demo
 
-    options = DemoOptions(workdir=tmp_path / "demo", model=demo_model_path, seconds=9.0, forged_span=(3.0, 6.0))
+    options = DemoOptions(
+        workdir=tmp_path / "demo", model=demo_model_path, seconds=9.0, forged_span=(3.0, 6.0), listen="127.0.0.1:0"
+    )
     console = Console(record=True, width=120)
     result = await run_demo(options, console)
     assert result.forged_alerts(), console.export_text()
