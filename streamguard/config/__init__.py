@@ -7,6 +7,7 @@ applies the ``--source``/``--redis``/``--listen`` flags. Every error is a
 
 from __future__ import annotations
 
+from streamguard.config.api import TOKEN_ENV, ApiConfig, IceServerConfig, WebRtcConfig
 from streamguard.config.base import StrictModel
 from streamguard.config.daemon import DEFAULT_DATA_DIR, DaemonConfig
 from streamguard.config.faces import FacesConfig
@@ -41,9 +42,12 @@ __all__ = [
     "DEFAULT_MODEL_PATH",
     "GPU_DEFAULT_MAX_BATCH",
     "GPU_DEFAULT_MAX_DELAY_MS",
+    "TOKEN_ENV",
+    "ApiConfig",
     "ConfigProblem",
     "DaemonConfig",
     "FacesConfig",
+    "IceServerConfig",
     "InferenceConfig",
     "IngestDefaults",
     "Precision",
@@ -56,6 +60,7 @@ __all__ = [
     "StrictModel",
     "TrackingConfig",
     "Transport",
+    "WebRtcConfig",
     "check_redis_url",
     "check_url",
     "config_from_overrides",

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from streamguard.config.api import ApiConfig
 from streamguard.config.base import StrictModel
 from streamguard.config.faces import FacesConfig
 from streamguard.config.inference import InferenceConfig
@@ -45,10 +46,13 @@ class DaemonConfig(StrictModel):
     )
     redis: RedisConfig = Field(default_factory=RedisConfig, description="Where alerts, masks and state are published.")
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP server for metrics and health.")
+    api: ApiConfig = Field(
+        default_factory=ApiConfig, description="Runtime stream API and WHIP (WebRTC) ingest: auth, limits, ICE."
+    )
     data_dir: Path = Field(
         default=DEFAULT_DATA_DIR,
         description=(
-            "Folder for the daemon's own files (embedded Redis socket and data); "
+            "Folder for the daemon's own files (embedded Redis socket and data, streams added at runtime); "
             "default `.streamguard` in the working directory."
         ),
     )

@@ -1,6 +1,6 @@
 """`streamguard demo`: a forged clip played as a live stream through the real daemon, alerts shown live.
 
-Steps: pick a model (the shipped one, else a quick demo model trained in about a minute), write a clip whose
+Steps: pick a model (the shipped one, else a quick demo model trained in 1-2 minutes), write a clip whose
 middle part is forged, run the daemon on it with the embedded Redis, print every alert event as it is
 published, and end with a verdict: did the forged part raise an alert, and did the real parts stay quiet?
 """
@@ -87,7 +87,7 @@ def resolve_model(options: DemoOptions, console: Console) -> Path:
     if not quick.exists():
         from streamguard.demo.model import train_demo_model
 
-        console.print("model: no shipped model found; training the quick demo model (about a minute on 2 cores)")
+        console.print("model: no shipped model found; training the quick demo model (1-2 minutes on 2 cores)")
         started = time.monotonic()
         result = train_demo_model(quick, device=options.device)
         auc = result.best_metrics.get("val_auc", 0.0)
