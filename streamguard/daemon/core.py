@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from streamguard.api.server import HttpServer, build_app
@@ -48,7 +47,6 @@ class StreamHandle:
     source: BaseSource
     worker: StreamWorker
     task: asyncio.Task[None] | None = None
-    started_at: float = field(default_factory=time.time)
 
 
 class Daemon:
