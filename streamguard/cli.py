@@ -274,6 +274,36 @@ def forge(
 
 
 @app.command()
+def bench(
+    out: Annotated[Path, typer.Option(help="JSON report.")] = Path("runs/bench/bench.json"),
+    quick: Annotated[bool, typer.Option("--quick", help="Every scenario at reduced size (well under 3 min).")] = False,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs per figure (median, min, max).")] = 3,
+    scenario: Annotated[list[str] | None, typer.Option(help="decode, model or pipeline (repeat; default all).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Checkpoint for the pipeline (default: random weights).")] = None,
+    max_streams: Annotated[int, typer.Option(min=1, help="Upper bound of the capacity search.")] = 12,
+    seconds: Annotated[float, typer.Option(min=1.0, help="Measured seconds per pipeline run.")] = 20.0,
+    workdir: Annotated[Path, typer.Option(help="Generated clips and checkpoints (reused).")] = Path("runs/bench"),
+) -> None:
+    """Measure decode ceiling, pipeline capacity, latency, memory and model throughput; write JSON."""
+    from streamguard.bench.runner import SCENARIOS, BenchOptions, markdown_table, run_bench
+
+    chosen = tuple(scenario or SCENARIOS)
+    unknown = sorted(set(chosen) - set(SCENARIOS))
+    if unknown:
+        raise _fail(ValueError(f"--scenario: unknown {', '.join(unknown)} (choose from {', '.join(SCENARIOS)})"))
+    options = BenchOptions(
+        out=out, workdir=workdir, quick=quick, repeats=repeats, scenarios=chosen, model=model,
+        max_streams=max_streams, seconds=seconds,
+    )  # fmt: skip
+    try:
+        report = run_bench(options, log=lambda message: console.print(message, highlight=False))
+    except StreamguardError as e:
+        raise _fail(e) from e
+    console.print(markdown_table(report), highlight=False, soft_wrap=True, markup=False)
+    console.print(f"report {out}")
+
+
+@app.command()
 def demo(
     workdir: Annotated[Path, typer.Option(help="Where the clip, the quick model and the Redis data go.")] = Path(
         "runs/demo"
@@ -466,6 +496,95 @@ def _alerts_target(redis: str | None, config: Path | None, prefix: str | None) -
 
         url = embedded_redis_url(cfg.data_dir)
     return url, prefix or cfg.redis.prefix
+
+
+streams_app = typer.Typer(help="List, add and remove streams of a running daemon (its HTTP API).", no_args_is_help=True)
+app.add_typer(streams_app, name="streams")
+
+ApiUrlOption = Annotated[
+    str, typer.Option("--api", envvar="STREAMGUARD_API_URL", help="The daemon's HTTP server (server.listen).")
+]
+TokenOption = Annotated[
+    str | None, typer.Option("--token", envvar="STREAMGUARD_API_TOKEN", help="Bearer token (api.token).")
+]
+
+
+def _client(api: str, token: str | None) -> Any:
+    from streamguard.api.client import StreamApiClient
+
+    return StreamApiClient(api, token)
+
+
+@streams_app.command("list")
+def streams_list(
+    api: ApiUrlOption = "http://127.0.0.1:8080",
+    token: TokenOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Show the running streams with their status, frame rates, faces and open alerts."""
+    try:
+        streams = _client(api, token).list()
+    except StreamguardError as e:
+        raise _fail(e) from e
+    if as_json:
+        console.print_json(json.dumps(streams))
+        return
+    table = Table("id", "type", "status", "fps in", "fps analysed", "faces", "open alerts", "reconnects", "url")
+    for s in streams:
+        table.add_row(
+            s["id"] + ("" if not s.get("runtime") else " *"),
+            s["type"],
+            str(s.get("status", "")),
+            _fmt(s.get("fps_in")),
+            _fmt(s.get("fps_analyzed")),
+            str(s.get("faces", "")),
+            str(s.get("open_alerts", "")),
+            str(s.get("reconnects", "")),
+            str(s.get("url") or ""),
+        )
+    console.print(table)
+    console.print("* added at runtime (kept across restarts)")
+
+
+@streams_app.command("add")
+def streams_add(
+    stream_id: Annotated[str, typer.Argument(metavar="ID", help="Stream id (A-Z a-z 0-9 _ . -).")],
+    url: Annotated[str | None, typer.Argument(help="rtsp://, http(s)://, a path; omit with --type webrtc.")] = None,
+    kind: Annotated[str | None, typer.Option("--type", help="rtsp, file or webrtc (default: from the URL).")] = None,
+    analysis_fps: Annotated[float | None, typer.Option(help="Frames analysed per second.")] = None,
+    loop: Annotated[bool | None, typer.Option("--loop/--no-loop", help="Files: restart at the end.")] = None,
+    realtime: Annotated[bool | None, typer.Option("--realtime/--no-realtime", help="Files: native rate.")] = None,
+    api: ApiUrlOption = "http://127.0.0.1:8080",
+    token: TokenOption = None,
+) -> None:
+    """Add a stream to the running daemon; it is kept across restarts."""
+    fields = {
+        "id": stream_id,
+        "url": url,
+        "type": kind,
+        "analysis_fps": analysis_fps,
+        "loop": loop,
+        "realtime": realtime,
+    }
+    try:
+        added = _client(api, token).add({k: v for k, v in fields.items() if v is not None})
+    except StreamguardError as e:
+        raise _fail(e) from e
+    console.print(f"added {added['id']} ({added['type']}, {added.get('url') or 'WHIP: POST /whip/' + added['id']})")
+
+
+@streams_app.command("rm")
+def streams_rm(
+    stream_id: Annotated[str, typer.Argument(metavar="ID", help="The stream to stop.")],
+    api: ApiUrlOption = "http://127.0.0.1:8080",
+    token: TokenOption = None,
+) -> None:
+    """Stop a stream and end its open alerts (a stream from the config file returns at the next start)."""
+    try:
+        _client(api, token).remove(stream_id)
+    except StreamguardError as e:
+        raise _fail(e) from e
+    console.print(f"removed {stream_id}")
 
 
 def main() -> None:

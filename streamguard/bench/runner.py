@@ -1,0 +1,212 @@
+"""Runs the scenarios, aggregates repeats (median, min, max) and writes the JSON report and a markdown table."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import math
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streamguard.bench import scenarios
+from streamguard.bench.machine import machine_info
+from streamguard.bench.scenarios import PipelineRun, Spread
+
+SCENARIOS = ("decode", "model", "pipeline")
+FULL_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    """What to run and how big.
+
+    Attributes:
+        out: JSON report path.
+        workdir: Where generated clips and the random checkpoint go (reused between runs).
+        quick: Reduced sizes (every scenario, well under 3 minutes on 2 cores).
+        repeats: Runs per figure (median, min, max are reported).
+        scenarios: Subset of `SCENARIOS`.
+        model: Checkpoint for the pipeline (alert latency needs one that detects the clip's forgery, e.g. the
+            demo model); default: random weights (speed only, no alerts).
+        analysis_fps: Per-stream analysis rate in the pipeline scenario.
+        max_streams: Upper bound of the capacity search.
+        seconds: Measured seconds per pipeline run.
+        warmup_s: Seconds each pipeline run settles before it is measured.
+    """
+
+    out: Path = Path("runs/bench/bench.json")
+    workdir: Path = Path("runs/bench")
+    quick: bool = False
+    repeats: int = 3
+    scenarios: tuple[str, ...] = SCENARIOS
+    model: Path | None = None
+    analysis_fps: float = 5.0
+    max_streams: int = 12
+    seconds: float = 20.0
+    warmup_s: float = 3.0
+
+
+@dataclass(slots=True)
+class Report:
+    """The JSON report (top-level keys as the issue names them) plus details per scenario."""
+
+    machine: dict[str, Any]
+    decode_ceiling_streams: float | None = None
+    pipeline_streams: int | None = None
+    ratio: float | None = None
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    latency_p95_s_loaded: float | None = None
+    alert_latency_p95_s: float | None = None
+    mb_per_stream: float | None = None
+    model_faces_per_s: float | None = None
+    rss_slope_mb_per_h: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Report:
+    """Run the selected scenarios and write the report to `options.out`."""
+    if options.quick:
+        options = _quick(options)
+    report = Report(machine=machine_info())
+    report.details["options"] = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}
+    clips = scenarios.bench_clips(options.workdir / "clips", n=2, seconds=4.0 if options.quick else 12.0)
+    started = time.monotonic()
+    if "decode" in options.scenarios:
+        log("decode ceiling ...")
+        _decode(report, options, clips)
+    if "model" in options.scenarios:
+        log("model throughput ...")
+        _model(report, options, clips)
+    if "pipeline" in options.scenarios:
+        log("pipeline capacity, latency, memory ...")
+        _pipeline(report, options, clips, log)
+    report.details["seconds"] = round(time.monotonic() - started, 1)
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    options.out.write_text(json.dumps(asdict(report), indent=2) + "\n")
+    return report
+
+
+def _quick(options: BenchOptions) -> BenchOptions:
+    from dataclasses import replace
+
+    return replace(options, repeats=1, max_streams=2, seconds=2.0, warmup_s=1.0)
+
+
+def _decode(report: Report, options: BenchOptions, clips: list[Path]) -> None:
+    fps = Spread.of([scenarios.decode_fps(clips, repeats=1) for _ in range(options.repeats)])
+    report.decode_ceiling_streams = round(fps.median / scenarios.CLIP_FPS, 2)
+    report.details["decode"] = {"fps_total": fps.as_dict(1), "sources": len(clips), "clip": "1280x720 25 fps H.264",
+                                "streams": round(fps.median / scenarios.CLIP_FPS, 2)}  # fmt: skip
+
+
+def _model(report: Report, options: BenchOptions, clips: list[Path]) -> None:
+    import torch
+
+    batches = (1, 8) if options.quick else FULL_BATCHES
+    settings = ["fp32", "fp32_contiguous", "bf16"] + ([] if options.quick else ["compile"])
+    if torch.cuda.is_available():
+        settings += ["cuda_fp32", "cuda_fp16", "cuda_bf16"]
+    seconds = 0.3 if options.quick else 2.0
+    runs = [scenarios.model_throughput(batches, settings, seconds) for _ in range(options.repeats)]
+    rows = _median_rows(runs)
+    cpu_rows = [r for r in rows if not r["setting"].startswith("cuda") and "faces_per_s" in r]
+    report.model_faces_per_s = max((r["faces_per_s"] for r in cpu_rows), default=None)
+    blaze = Spread.of([scenarios.blazeface_ms(clips[0], frames=10 if options.quick else 50)
+                       for _ in range(options.repeats)])  # fmt: skip
+    report.details["model"] = {"rows": rows, "blazeface_ms_per_720p_frame": blaze.as_dict(2),
+                               "torch_threads": torch.get_num_threads()}  # fmt: skip
+
+
+def _median_rows(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    rows = []
+    for i, first in enumerate(runs[0]):
+        if "faces_per_s" not in first:
+            rows.append(first)
+            continue
+        values = [run[i]["faces_per_s"] for run in runs if "faces_per_s" in run[i]]
+        spread = Spread.of(values)
+        rows.append({**first, "faces_per_s": round(spread.median, 1), "faces_per_s_min": round(spread.min, 1),
+                     "faces_per_s_max": round(spread.max, 1),
+                     "ms_per_batch": round(1000 * first["batch"] / spread.median, 3)})  # fmt: skip
+    return rows
+
+
+def _pipeline(report: Report, options: BenchOptions, clips: list[Path], log: Callable[[str], None]) -> None:
+    model = options.model or scenarios.random_model(options.workdir)
+    search: list[PipelineRun] = []
+    for n in range(1, options.max_streams + 1):
+        run = _pipeline_run(clips, n, options, model)
+        search.append(run)
+        log(f"  {n} stream(s): drop {run.drop_ratio:.1%}, p95 {run.latency_s.get('p95')} s, rss {run.rss_mb:.0f} MB")
+        if not run.sustainable():
+            break
+    sustainable = [r for r in search if r.sustainable()]
+    capacity = max((r.streams for r in sustainable), default=0)
+    report.pipeline_streams = capacity
+    if report.decode_ceiling_streams:
+        report.ratio = round(capacity / report.decode_ceiling_streams, 3)
+    single = [_pipeline_run(clips, 1, options, model) for _ in range(max(0, options.repeats - 1))] + [search[0]]
+    report.latency_p50_s = _median_of(single, "p50")
+    report.latency_p95_s = _median_of(single, "p95")
+    loaded_n = max(1, math.floor(0.8 * capacity))
+    loaded = [_pipeline_run(clips, loaded_n, options, model) for _ in range(options.repeats)]
+    report.latency_p95_s_loaded = _median_of(loaded, "p95")
+    alert_p95 = [r.alert_latency_s["p95"] for r in single + loaded if r.alert_latency_s and r.alert_latency_s["p95"]]
+    report.alert_latency_p95_s = round(Spread.of(alert_p95).median, 4) if alert_p95 else None
+    top = next((r for r in reversed(search) if r.streams == capacity), None)
+    if top is not None and capacity > 1:
+        report.mb_per_stream = round((top.rss_mb - search[0].rss_mb) / (capacity - 1), 1)
+    report.details["pipeline"] = {
+        "model": str(model), "analysis_fps": options.analysis_fps, "seconds_per_run": options.seconds,
+        "search": [_run_dict(r) for r in search], "single": [_run_dict(r) for r in single],
+        "loaded": [_run_dict(r) for r in loaded], "loaded_streams": loaded_n,
+        "rules": "sustainable = drops <= 1 % and e2e latency p95 <= 0.5 s",
+        "soak": "not run (not implemented yet)",
+    }  # fmt: skip
+
+
+def _pipeline_run(clips: list[Path], n: int, options: BenchOptions, model: Path) -> PipelineRun:
+    """One daemon run in a fresh process, so memory figures and thread pools do not leak between runs."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        future = pool.submit(
+            scenarios.run_pipeline, clips, n, options.seconds, model, options.analysis_fps, options.warmup_s
+        )
+        return future.result()
+
+
+def _median_of(runs: list[PipelineRun], quantile: str) -> float | None:
+    values = [r.latency_s[quantile] for r in runs if r.latency_s.get(quantile) is not None]
+    return round(Spread.of(values).median, 4) if values else None  # type: ignore[arg-type]
+
+
+def _run_dict(run: PipelineRun) -> dict[str, Any]:
+    return {**asdict(run), "drop_ratio": round(run.drop_ratio, 4), "rss_mb": round(run.rss_mb, 1)}
+
+
+def markdown_table(report: Report) -> str:
+    """The headline figures as a markdown table."""
+    rows = [
+        ("decode ceiling (720p25 streams)", report.decode_ceiling_streams),
+        ("pipeline capacity (streams at 5 fps analysis)", report.pipeline_streams),
+        ("ratio pipeline / decode ceiling", report.ratio),
+        ("latency frame -> score p50, 1 stream (s)", report.latency_p50_s),
+        ("latency frame -> score p95, 1 stream (s)", report.latency_p95_s),
+        ("latency frame -> score p95, 80 % load (s)", report.latency_p95_s_loaded),
+        ("latency frame -> alert in Redis p95 (s)", report.alert_latency_p95_s),
+        ("memory per stream (MB)", report.mb_per_stream),
+        ("model faces/s (best CPU setting)", report.model_faces_per_s),
+        ("RSS slope in soak (MB/h)", report.rss_slope_mb_per_h),
+    ]
+    lines = ["| figure | value |", "|---|---|"]
+    lines += [f"| {name} | {'—' if value is None else value} |" for name, value in rows]
+    machine = report.machine
+    lines.append(
+        f"\nMachine: {machine['cpu']}, {machine['cores_usable']} usable cores, GPU: {machine['gpu'] or 'none'}"
+    )
+    return "\n".join(lines)
