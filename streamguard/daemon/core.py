@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamguard.api.runtime import RuntimeApi
 from streamguard.api.server import HttpServer, build_app
 from streamguard.config import DaemonConfig, ResolvedStream, StreamConfig
 from streamguard.daemon.worker import StreamWorker
@@ -22,6 +23,7 @@ from streamguard.inference.engine import DetectorEngine, configure_torch_threads
 from streamguard.ingest.base import BaseSource, EventCallback, SourceEvent
 from streamguard.ingest.factory import source_from_url
 from streamguard.ingest.file import FileSource
+from streamguard.ingest.webrtc import WebRtcSource
 from streamguard.model.detector import Detector
 from streamguard.scoring.alerts import EndReason, HysteresisConfig, StreamScorer
 from streamguard.sinks.embedded import EmbeddedRedis
@@ -64,6 +66,7 @@ class Daemon:
         self.streams: dict[str, StreamHandle] = {}
         self.sink: RedisSink | None = None
         self.server: HttpServer | None = None
+        self.api: RuntimeApi | None = None
         self.redis_url: str | None = None
         self._embedded: EmbeddedRedis | None = None
         self._faces: FaceStage | None = None
@@ -88,7 +91,7 @@ class Daemon:
         detector = await self._load_detector()
         self.metrics.set_model_version(detector.version)
         is_cuda = detector.device.type == "cuda"
-        engine = DetectorEngine(detector)
+        engine = DetectorEngine(detector, mask_min_p=cfg.scoring.off_threshold)
         self._batcher = MicroBatcher(
             engine.process,
             max_batch=cfg.inference.resolved_max_batch(is_cuda),
@@ -99,10 +102,14 @@ class Daemon:
         self._faces = FaceStage(_face_options(cfg, crop_size=detector.input_size))
         await asyncio.to_thread(self._faces.warm_up)
         await self._start_sink()
-        self.server = HttpServer(build_app(self.readiness, self.metrics.render), cfg.server.listen)
+        app = build_app(self.readiness, self.metrics.render)
+        self.api = RuntimeApi(self, cfg.api)
+        self.api.install(app)
+        self.server = HttpServer(app, cfg.server.listen)
         await self.server.start()
         for stream in cfg.enabled_streams():
             await self.add_stream(stream)
+        await self.api.restore_streams()
         self._state_task = asyncio.create_task(self._publish_state_forever(), name="stream-state")
         self._started = True
         logger.info("streamguard running: %d stream(s), model %s", len(self.streams), detector.version)
@@ -125,6 +132,8 @@ class Daemon:
             return
         self._stopped = True
         self._stop.set()
+        if self.api is not None:
+            await self.api.close()
         for stream_id in list(self.streams):
             await self.remove_stream(stream_id, reason=EndReason.SHUTDOWN)
         if self._state_task is not None:
@@ -190,6 +199,11 @@ class Daemon:
         if self.sink is not None:
             self.sink.publish_state(stream_id, {"status": "removed" if reason != EndReason.SHUTDOWN else "stopped"})
         self.metrics.forget_stream(stream_id)
+
+    def stream_status(self, stream_id: str) -> dict[str, str | int | float] | None:
+        """The state hash fields of a running stream, or ``None``."""
+        handle = self.streams.get(stream_id)
+        return None if handle is None else stream_state(handle)
 
     # ---- health --------------------------------------------------------------------------------------
 
@@ -298,6 +312,8 @@ def stream_state(handle: StreamHandle) -> dict[str, str | int | float]:
         state = "ended"
     elif stats.up:
         state = "up"
+    elif isinstance(handle.source, WebRtcSource):
+        state = "waiting"  # for a WHIP publisher
     elif stats.reconnects or stats.errors:
         state = "reconnecting"
     else:
@@ -322,8 +338,10 @@ def build_source(stream: ResolvedStream, on_event: EventCallback) -> BaseSource:
     """Create the source of a configured stream.
 
     Raises:
-        ConfigError: The stream has no URL (pushed WebRTC streams are created by the WHIP endpoint).
+        ConfigError: A stream other than a WebRTC one has no URL.
     """
+    if stream.kind == "webrtc":
+        return WebRtcSource(stream.id, stream.analysis_fps, stream.queue_size, on_event)
     if stream.url is None:
         raise ConfigError(f"streams.{stream.id}: a {stream.kind} stream has no URL to pull from")
     options: dict[str, object] = {

@@ -25,10 +25,14 @@ class DetectorEngine:
 
     Args:
         detector: A loaded detector; its `input_size` fixes the crop side the engine accepts.
+        mask_min_p: Decode masks only for faces scoring at least this (others get an all-zero mask). Masks are
+            published only for an alert's peak face, whose score is above the alert's off threshold, so the
+            daemon passes that threshold and skips the mask decoder (most of the network) for real faces.
     """
 
-    def __init__(self, detector: Detector) -> None:
+    def __init__(self, detector: Detector, mask_min_p: float | None = None) -> None:
         self.detector = detector
+        self.mask_min_p = mask_min_p
 
     @property
     def version(self) -> str:
@@ -67,7 +71,7 @@ class DetectorEngine:
             self.check(face)
         crops = np.stack([face.pixels for face in faces])
         try:
-            p_fake, masks = self.detector.predict(crops)
+            p_fake, masks = self.detector.predict(crops, mask_min_p=self.mask_min_p)
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             raise

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from streamguard.model.checkpoint import CheckpointMeta, load_checkpoint
-from streamguard.model.network import YShapedAutoencoder, fake_logit, fuse_batchnorm
+from streamguard.model.network import YShapedAutoencoder, fake_logit, fuse_batchnorm, half_activations
 from streamguard.model.preprocess import crops_to_tensor, normalize
 
 
@@ -70,17 +70,28 @@ class Detector:
         """Whether the variant has a segmentation branch."""
         return self.model.seg_head is not None
 
-    def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, crops: np.ndarray, mask_min_p: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Score a batch of `(N, S, S, 3)` uint8 RGB crops (S = `input_size`).
+
+        Args:
+            crops: The crops.
+            mask_min_p: Decode masks only where ``p_fake >= mask_min_p`` (zeros elsewhere); None: all.
 
         Returns:
             `p_fake` `(N,)` float32 calibrated P(fake) and `masks` `(N, S, S)` float32 in [0, 1].
         """
-        result = self.infer(crops)
+        result = self.infer(crops, mask_min_p)
         return result.p_fake, result.masks
 
-    def infer(self, crops: np.ndarray) -> Prediction:
-        """Like `predict`, also returning the uncalibrated logits."""
+    def infer(self, crops: np.ndarray, mask_min_p: float | None = None) -> Prediction:
+        """Like `predict`, also returning the uncalibrated logits.
+
+        Args:
+            crops: `(N, S, S, 3)` uint8 RGB crops.
+            mask_min_p: Decode masks only for crops with ``p_fake >= mask_min_p`` (others get zeros); None
+                decodes all. The encoder alone decides the class, so skipping the decoder for faces that
+                cannot be in an alert saves most of the work on real faces.
+        """
         size = self.input_size
         images01 = crops_to_tensor(crops)  # validates rank, channels and dtype
         if images01.shape[2:] != (size, size):
@@ -88,18 +99,27 @@ class Detector:
         x = normalize(images01.to(self.device), self._mean, self._std)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), self._autocast():
-            out = self.model(x)
-            logits = fake_logit(out.activations).float()
+            latent = self.model.encode(x)
+            activations = half_activations(latent)
+            logits = fake_logit(activations).float()
             p_fake = self.meta.calibration.apply(logits)
-            if out.seg_logits is not None:
-                masks = torch.softmax(out.seg_logits.float(), dim=1)[:, 1]
-            else:
-                masks = torch.zeros((len(crops), size, size), device=self.device)
+            masks = torch.zeros((len(crops), size, size), device=self.device)
+            wanted = torch.ones_like(p_fake, dtype=torch.bool) if mask_min_p is None else p_fake >= mask_min_p
+            if self.has_masks and bool(wanted.any()):
+                masks[wanted] = self._decode_masks(latent, activations, wanted)
         return Prediction(
             p_fake=p_fake.cpu().numpy().astype(np.float32),
             logits=logits.cpu().numpy().astype(np.float32),
             masks=masks.cpu().numpy().astype(np.float32),
         )
+
+    def _decode_masks(self, latent: torch.Tensor, activations: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
+        if not bool(wanted.all()):
+            # Boolean indexing drops the channels_last layout, which the decoder convolutions need to be fast.
+            latent, activations = latent[wanted].contiguous(memory_format=torch.channels_last), activations[wanted]
+        mask_logits = self.model.decode_mask(latent, activations.argmax(dim=1))
+        assert mask_logits is not None  # noqa: S101 - called only when has_masks
+        return torch.softmax(mask_logits.float(), dim=1)[:, 1]
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         if self.device.type != "cuda":

@@ -126,6 +126,16 @@ class YShapedAutoencoder(nn.Module):
         latent: Tensor = self.encoder(x)
         return latent
 
+    def decode_mask(self, latent: Tensor, selected: Tensor) -> Tensor | None:
+        """Segmentation logits `(N, 2, H, W)` decoded from each latent's `selected` half (None: no mask branch).
+
+        Inference needs only this; the reconstruction head is a training signal.
+        """
+        if self.seg_head is None:
+            return None
+        mask_logits: Tensor = self.seg_head(self.shared_decoder(select_half(latent, selected)))
+        return mask_logits
+
     def forward(self, x: Tensor, true_class: Tensor | None = None) -> YNetOutput:
         """Run the network.
 
