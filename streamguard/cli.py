@@ -215,6 +215,30 @@ def _print_report(report: dict[str, Any]) -> None:
         err_console.print(f"[yellow]could not decode[/] {failure['path']}: {failure['error']}")
 
 
+@app.command("eval-families")
+def eval_families(
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint to evaluate.")],
+    real: Annotated[Path, typer.Option(help="Real faces with the committed split (../shared/data/real_faces).")],
+    out: Annotated[Path, typer.Option(help="Where the forged test sets and families.json go.")],
+    unseen: Annotated[list[str] | None, typer.Option(help="Families left out of training (marked).")] = None,
+    n: Annotated[int, typer.Option(min=1, help="Fakes (and reals) per family.")] = 200,
+    cache: Annotated[Path | None, typer.Option(help="Face cache folder.")] = None,
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+) -> None:
+    """Evaluate per manipulation family on forgeries of held-out people (the model card table)."""
+    from streamguard.evaluate.families import evaluate_families, markdown
+    from streamguard.forge.families import FAMILIES
+    from streamguard.model.detector import Detector
+
+    try:
+        detector = Detector.load(checkpoint, device=device)
+        results = evaluate_families(detector, real, out, families=FAMILIES, n=n, cache_dir=cache)
+    except StreamguardError as e:
+        raise _fail(e) from e
+    console.print(markdown(results, set(unseen or [])), highlight=False, soft_wrap=True, markup=False)
+    console.print(f"report {out / 'families.json'}")
+
+
 @app.command()
 def export(
     checkpoint: Annotated[Path, typer.Option(help="Checkpoint to export.")],

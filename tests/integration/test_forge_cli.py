@@ -36,3 +36,27 @@ def test_forge_command_writes_the_eval_layout(tmp_path: Path) -> None:
     assert (out / "contact_sheet.png").is_file()
     bad = streamguard("forge", "--real", reals, "--out", out, "--n", "1", "--methods", "nope")
     assert bad.returncode == 2 and "unknown forgery methods" in bad.stderr
+
+
+def test_eval_families_writes_a_row_per_family(tmp_path: Path, shared_data: Path) -> None:
+    import torch
+
+    from streamguard.forge.families import FAMILIES
+    from streamguard.model import CheckpointMeta, YShapedAutoencoder, get_variant, save_checkpoint
+
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "m.pt"
+    save_checkpoint(checkpoint, YShapedAutoencoder(get_variant("ft_res")), CheckpointMeta(variant="ft_res"))
+    out = tmp_path / "families"
+    run = streamguard(
+        "eval-families", "--checkpoint", checkpoint, "--real", shared_data / "real_faces", "--out", out,
+        "--unseen", "region", "--n", "3", "--cache", tmp_path / "cache", "--device", "cpu",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    results = json.loads((out / "families.json").read_text())
+    assert list(results) == list(FAMILIES)
+    for family, row in results.items():
+        assert row["n_frames"] >= 4, family  # reals and fakes of held-out people
+        labels = json.loads((out / family / "labels.json").read_text())
+        assert labels  # the forged test set of this family was written
+    assert "region (unseen)" in run.stdout
