@@ -447,7 +447,9 @@ def run(
 
     _setup_logging(log_level)
     try:
-        cfg = _load_daemon_config(config, source, redis, listen)
+        from streamguard.ops.sharding import filter_streams_for_replica
+
+        cfg = filter_streams_for_replica(_load_daemon_config(config, source, redis, listen))
     except StreamguardError as e:
         raise _fail(e) from e
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the shared data and a small toy dataset built once per session."""
+"""Shared fixtures: paths to the shared data, a small toy dataset and the demo model, built once per session."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from streamguard.datasets.toy import ToyDataset, write_toy_dataset
+from streamguard.demo.model import train_demo_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,3 +27,17 @@ def toy_dataset(tmp_path_factory: pytest.TempPathFactory) -> ToyDataset:
     (root / "fake" / "blend" / "broken.mp4").write_bytes(os.urandom(4096))
     (root / "real" / "truncated.jpg").write_bytes((root / "real" / "astro_000.jpg").read_bytes()[:200])
     return toy
+
+
+@pytest.fixture(scope="session")
+def demo_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's own quick model (trained once per session, ~1 min on 2 cores).
+
+    `STREAMGUARD_TEST_DEMO_MODEL` names an already trained one, to iterate on these tests faster.
+    """
+    prebuilt = os.environ.get("STREAMGUARD_TEST_DEMO_MODEL")
+    if prebuilt:
+        return Path(prebuilt)
+    out = tmp_path_factory.mktemp("demo-model") / "demo.pt"
+    train_demo_model(out, device="cpu")
+    return out
