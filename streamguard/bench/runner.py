@@ -36,6 +36,7 @@ class BenchOptions:
         max_streams: Upper bound of the capacity search.
         seconds: Measured seconds per pipeline run.
         warmup_s: Seconds each pipeline run settles before it is measured.
+        soak_minutes: Run the soak this long (never in quick mode); None skips it.
     """
 
     out: Path = Path("runs/bench/bench.json")
@@ -48,6 +49,7 @@ class BenchOptions:
     max_streams: int = 12
     seconds: float = 20.0
     warmup_s: float = 3.0
+    soak_minutes: float | None = None
 
 
 @dataclass(slots=True)
@@ -85,6 +87,9 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Repo
     if "pipeline" in options.scenarios:
         log("pipeline capacity, latency, memory ...")
         _pipeline(report, options, clips, log)
+    if options.soak_minutes and not options.quick:
+        log(f"soak, {options.soak_minutes:g} min ...")
+        _soak(report, options, clips)
     report.details["seconds"] = round(time.monotonic() - started, 1)
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(asdict(report), indent=2) + "\n")
@@ -166,8 +171,18 @@ def _pipeline(report: Report, options: BenchOptions, clips: list[Path], log: Cal
         "search": [_run_dict(r) for r in search], "single": [_run_dict(r) for r in single],
         "loaded": [_run_dict(r) for r in loaded], "loaded_streams": loaded_n,
         "rules": "sustainable = drops <= 1 % and e2e latency p95 <= 0.5 s",
-        "soak": "not run (not implemented yet)",
     }  # fmt: skip
+
+
+def _soak(report: Report, options: BenchOptions, clips: list[Path]) -> None:
+    from streamguard.bench.soak import run_soak
+
+    assert options.soak_minutes is not None  # noqa: S101 - checked by the caller
+    streams = max(1, math.floor(0.8 * (report.pipeline_streams or 1)))
+    model = options.model or scenarios.random_model(options.workdir)
+    soak = run_soak(options.soak_minutes, streams, clips[0], model, options.workdir / "soak")
+    report.rss_slope_mb_per_h = soak["rss_slope_mb_per_h"]
+    report.details["soak"] = soak
 
 
 def _pipeline_run(clips: list[Path], n: int, options: BenchOptions, model: Path) -> PipelineRun:

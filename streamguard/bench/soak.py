@@ -1,0 +1,213 @@
+"""The soak scenario: the daemon under load for minutes while cameras drop and Redis restarts once.
+
+The daemon runs as its own process (`streamguard run`), so its memory is measured alone. RTSP cameras are a
+real RTSP server on loopback, killed and restarted twice; Redis is a real redis-server with an append-only
+file, restarted once. At the end every alert event the daemon produced must be in Redis exactly once.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+
+from streamguard.bench.scenarios import histogram_quantiles
+from streamguard.testing.redis_server import RedisServer, free_port
+from streamguard.testing.rtsp_server import RtspServer
+
+CAMERA_OUTAGE_S = 5.0
+REDIS_OUTAGE_S = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class SoakPlan:
+    """When things go wrong during the soak, as fractions of its duration."""
+
+    camera_drops: tuple[float, ...] = (0.25, 0.6)
+    redis_restart: float = 0.5
+
+
+def run_soak(
+    minutes: float, streams: int, clip: Path, model: Path, workdir: Path, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run the soak and return RSS samples and slope, events written vs read back, reconnects and errors."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    redis = RedisServer(workdir=workdir / "redis", appendonly=True).start()
+    rtsp = RtspServer(workdir / "rtsp-media")
+    shutil.copy(clip, rtsp.media_dir / "cam.mp4")
+    rtsp.start()
+    port = free_port()
+    config = _write_config(workdir, streams, rtsp.url("cam.mp4"), redis.url, model, port)
+    daemon_log = workdir / "daemon.log"
+    with daemon_log.open("wb") as out:
+        daemon = subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "streamguard", "run", "--config", str(config), "--log-level", "warning"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _wait_ready(port)
+        samples = _drive(minutes * 60, daemon.pid, rtsp, redis, log)
+        metrics = _scrape(port)
+        daemon.send_signal(signal.SIGTERM)
+        exit_code = daemon.wait(timeout=60)
+        events = _read_events(redis.url)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        rtsp.stop()
+        redis.stop()
+    return _summary(samples, metrics, events, exit_code, daemon_log, streams, minutes)
+
+
+def _write_config(workdir: Path, streams: int, url: str, redis_url: str, model: Path, port: int) -> Path:
+    config = {
+        "streams": [{"id": f"cam{i}", "url": url} for i in range(streams)],
+        "ingest": {"stall_timeout_s": 3, "open_timeout_s": 3, "read_timeout_s": 3,
+                   "backoff_initial_s": 0.5, "backoff_max_s": 4},
+        "inference": {"model": str(model), "device": "auto"},
+        "redis": {"url": redis_url},
+        "server": {"listen": f"127.0.0.1:{port}"},
+        "data_dir": str(workdir / "data"),
+    }  # fmt: skip
+    path = workdir / "soak.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _wait_ready(port: int, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"the daemon was not ready on port {port} within {timeout_s:.0f} s")
+
+
+def _drive(
+    duration_s: float, pid: int, rtsp: RtspServer, redis: RedisServer, log: Callable[[str], None]
+) -> list[tuple[float, float]]:
+    """Sample RSS (every tenth of the run, at most each minute) and inject the planned faults on time."""
+    plan = SoakPlan()
+    interval = min(60.0, duration_s / 10)
+    faults = sorted(
+        [(f * duration_s, "camera") for f in plan.camera_drops] + [(plan.redis_restart * duration_s, "redis")]
+    )
+    started = time.monotonic()
+    samples: list[tuple[float, float]] = []
+    next_sample = 0.0
+    while (elapsed := time.monotonic() - started) < duration_s:
+        if faults and elapsed >= faults[0][0]:
+            _, kind = faults.pop(0)
+            log(f"  soak t={elapsed:.0f}s: {kind} outage")
+            _outage(rtsp if kind == "camera" else redis, CAMERA_OUTAGE_S if kind == "camera" else REDIS_OUTAGE_S)
+        if elapsed >= next_sample:
+            samples.append((elapsed, _rss_mb(pid)))
+            next_sample += interval
+        time.sleep(0.2)
+    samples.append((time.monotonic() - started, _rss_mb(pid)))
+    return samples
+
+
+def _outage(server: RtspServer | RedisServer, seconds: float) -> None:
+    server.stop()
+    time.sleep(seconds)
+    server.start()
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return str(response.read().decode())
+
+
+def _read_events(redis_url: str) -> list[dict[str, str]]:
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        entries = cast(list[tuple[str, dict[str, str]]], client.xrange("streamguard:alerts"))
+    finally:
+        client.close()
+    return [dict(fields) for _, fields in entries]
+
+
+def _metric_sum(body: str, name: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(s.value for f in text_string_to_metric_families(body) for s in f.samples if s.name == name)
+
+
+def _summary(
+    samples: list[tuple[float, float]],
+    metrics: str,
+    events: list[dict[str, str]],
+    exit_code: int,
+    daemon_log: Path,
+    streams: int,
+    minutes: float,
+) -> dict[str, Any]:
+    # Events the daemon produced: those counted before the scrape, plus the shutdown ends produced after it.
+    produced = _metric_sum(metrics, "streamguard_alerts_total") + sum(e.get("reason") == "shutdown" for e in events)
+    ids = [(e["alert_id"], e["event"], e.get("sequence", ""), e["ts"]) for e in events]
+    errors = sum(
+        " ERROR " in line or "Traceback" in line for line in daemon_log.read_text(errors="replace").splitlines()
+    )
+    return {
+        "minutes": minutes,
+        "streams": streams,
+        "rss_mb": [[round(t, 1), round(mb, 1)] for t, mb in samples],
+        "rss_slope_mb_per_h": round(_slope_per_hour(samples), 2),
+        "events_written": int(produced),
+        "events_read_back": len(events),
+        "duplicate_events": len(ids) - len(set(ids)),
+        "sink_dropped": int(_metric_sum(metrics, "streamguard_sink_dropped_total")),
+        "reconnects": int(_metric_sum(metrics, "streamguard_stream_reconnects_total")),
+        "stalls": int(_metric_sum(metrics, "streamguard_stream_stalls_total")),
+        "error_log_lines": errors,
+        "exit_code": exit_code,
+        "latency_s": histogram_quantiles(_ScrapedRegistry(metrics), "streamguard_e2e_latency_seconds"),
+    }
+
+
+def _slope_per_hour(samples: list[tuple[float, float]]) -> float:
+    """Least-squares slope of RSS over time after the first fifth of the run (start-up growth excluded)."""
+    cutoff = samples[-1][0] / 5
+    kept = [(t, mb) for t, mb in samples if t >= cutoff] or samples
+    if len(kept) < 2:
+        return 0.0
+    mean_t = sum(t for t, _ in kept) / len(kept)
+    mean_mb = sum(mb for _, mb in kept) / len(kept)
+    var = sum((t - mean_t) ** 2 for t, _ in kept)
+    cov = sum((t - mean_t) * (mb - mean_mb) for t, mb in kept)
+    return 3600 * cov / var if var else 0.0
+
+
+class _ScrapedRegistry:
+    """Adapts a scraped exposition to the ``collect()`` interface `histogram_quantiles` reads."""
+
+    def __init__(self, body: str) -> None:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        self._families = list(text_string_to_metric_families(body))
+
+    def collect(self) -> list[Any]:
+        return self._families
