@@ -58,7 +58,7 @@ def test_example_yaml_loads_and_documents_the_defaults() -> None:
     assert [s.id for s in config.enabled_streams()] == ["front-door", "lobby"]
     defaults = DaemonConfig()
     # The example states the defaults of every section: a drift between the two would mislead readers.
-    for section in ("ingest", "faces", "tracking", "inference", "scoring", "redis", "server", "data_dir"):
+    for section in ("ingest", "faces", "tracking", "inference", "scoring", "redis", "server", "api", "data_dir"):
         assert getattr(config, section) == getattr(defaults, section), section
 
 
@@ -86,7 +86,7 @@ def _models(model: type[BaseModel], seen: set[type[BaseModel]]) -> None:
 def test_every_field_of_every_section_is_described() -> None:
     models: set[type[BaseModel]] = set()
     _models(DaemonConfig, models)
-    assert len(models) == 9
+    assert len(models) == 12
     for model in models:
         assert model.model_config.get("extra") == "forbid", model.__name__
         for name, field in model.model_fields.items():
@@ -132,6 +132,11 @@ INVALID: list[tuple[dict[str, Any], str, str]] = [
     ({"server": {"listen": "localhost:65536"}}, "server.listen", "0..65535"),
     ({"server": {"listen": "localhost:http"}}, "server.listen", "must be a number"),
     ({"server": {"listen": "::1:8080"}}, "server.listen", "in brackets"),
+    ({"api": {"token": " "}}, "api.token", "must not be empty"),
+    ({"api": {"stream_tokens": {"bad id": "t"}}}, "api.stream_tokens", "not a valid stream id"),
+    ({"api": {"max_sdp_bytes": 10}}, "api.max_sdp_bytes", "greater than or equal to 1024"),
+    ({"api": {"webrtc": {"host_addresses": ["nowhere"]}}}, "api.webrtc.host_addresses", "does not appear to be"),
+    ({"api": {"webrtc": {"ice_servers": [{"urls": ["http://x"]}]}}}, "api.webrtc.ice_servers.0.urls", "stun:"),
 ]
 
 

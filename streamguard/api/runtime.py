@@ -1,0 +1,59 @@
+"""Everything the daemon serves besides health and metrics: auth, the stream API, WHIP, the OpenAPI document."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from streamguard import __version__
+from streamguard.api.auth import bearer_middleware
+from streamguard.api.openapi import OPENAPI_PATH, openapi_document
+from streamguard.api.streams import RuntimeStreamStore, StreamRoutes
+from streamguard.api.whip import WhipEndpoint
+from streamguard.config import ApiConfig
+
+if TYPE_CHECKING:
+    from streamguard.daemon.core import Daemon
+
+logger = logging.getLogger(__name__)
+
+
+class RuntimeApi:
+    """The runtime API of a daemon: install it on the app before the server starts.
+
+    Args:
+        daemon: The daemon whose streams the API manages.
+        config: The ``api`` section.
+    """
+
+    def __init__(self, daemon: Daemon, config: ApiConfig) -> None:
+        self.config = config
+        self.whip = WhipEndpoint(daemon, config)
+        store = RuntimeStreamStore(config.resolved_streams_file(daemon.config.data_dir))
+        self.streams = StreamRoutes(daemon, store, self.whip.session_count, self.whip.end_stream_sessions)
+        self._document = openapi_document(__version__)
+
+    def install(self, app: web.Application) -> None:
+        """Add the middleware and routes to `app`."""
+        token = self.config.resolved_token()
+        stream_tokens = {sid: secret.get_secret_value() for sid, secret in self.config.stream_tokens.items()}
+        app.middlewares.append(bearer_middleware(token, stream_tokens))
+        app.router.add_get(OPENAPI_PATH, self.openapi)
+        self.streams.install(app)
+        self.whip.install(app)
+        if token is None and not stream_tokens:
+            logger.warning("API and WHIP without authentication: set api.token or STREAMGUARD_API_TOKEN")
+
+    async def openapi(self, _: web.Request) -> web.Response:
+        """``GET /api/openapi.json``."""
+        return web.json_response(self._document)
+
+    async def restore_streams(self) -> None:
+        """Start the streams added at runtime by earlier runs."""
+        await self.streams.restore()
+
+    async def close(self) -> None:
+        """End every WHIP session."""
+        await self.whip.close()

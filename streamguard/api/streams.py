@@ -1,0 +1,181 @@
+"""The runtime stream API: list, inspect, add and remove streams while the daemon runs.
+
+Streams added here are validated by the same `StreamConfig` model as the configuration file and kept in
+a JSON file (`RuntimeStreamStore`) so that they come back after a restart. Removing a stream that came
+from the configuration file stops it until the next restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from streamguard.api.errors import json_error
+from streamguard.config import StreamConfig
+from streamguard.errors import ConfigError
+from streamguard.ingest.redact import redact_url
+
+if TYPE_CHECKING:
+    from streamguard.daemon.core import Daemon
+
+logger = logging.getLogger(__name__)
+
+SessionCounter = Callable[[str], int]
+SessionEnder = Callable[[str], Awaitable[None]]
+
+
+class RuntimeStreamStore:
+    """The streams added through the API, as a JSON list of stream objects (written atomically).
+
+    Args:
+        path: The JSON file; its folder is created on the first write.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> list[StreamConfig]:
+        """The stored streams; unreadable entries are logged and skipped, a missing file is an empty list."""
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as e:
+            logger.warning("runtime streams: cannot read %s: %s", self.path, e)
+            return []
+        streams: list[StreamConfig] = []
+        for index, item in enumerate(data if isinstance(data, list) else []):
+            try:
+                streams.append(StreamConfig.model_validate(item))
+            except ValidationError as e:
+                logger.warning("runtime streams: %s entry %d skipped: %s", self.path, index, _problems(e))
+        return streams
+
+    def save(self, streams: list[StreamConfig]) -> None:
+        """Replace the stored streams."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        data = [stream.model_dump(mode="json", exclude_defaults=True) for stream in streams]
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, self.path)
+
+
+class StreamRoutes:
+    """``/api/streams`` handlers over the daemon's stream registry.
+
+    Args:
+        daemon: The running daemon (its `streams`, `add_stream`, `remove_stream`).
+        store: Where runtime streams persist.
+        sessions: Counts the WHIP sessions of a stream.
+        end_sessions: Ends the WHIP sessions of a stream (before it is removed).
+    """
+
+    def __init__(
+        self, daemon: Daemon, store: RuntimeStreamStore, sessions: SessionCounter, end_sessions: SessionEnder
+    ) -> None:
+        self._daemon = daemon
+        self._store = store
+        self._sessions = sessions
+        self._end_sessions = end_sessions
+        self.runtime: dict[str, StreamConfig] = {}
+
+    def install(self, app: web.Application) -> None:
+        """Add the routes to `app`."""
+        app.router.add_get("/api/streams", self.list_streams)
+        app.router.add_post("/api/streams", self.add)
+        app.router.add_get("/api/streams/{stream_id}", self.get)
+        app.router.add_delete("/api/streams/{stream_id}", self.delete)
+
+    async def restore(self) -> None:
+        """Start the streams stored by earlier runs (an id the configuration file also uses is skipped)."""
+        for stream in self._store.load():
+            if stream.id in self._daemon.streams:
+                logger.warning("runtime stream %s: skipped, the configuration defines it", stream.id)
+                continue
+            try:
+                await self._daemon.add_stream(stream)
+            except ConfigError as e:
+                logger.warning("runtime stream %s: not restored: %s", stream.id, e, extra={"stream_id": stream.id})
+                continue
+            self.runtime[stream.id] = stream
+        if self.runtime:
+            logger.info("restored %d runtime stream(s) from %s", len(self.runtime), self._store.path)
+
+    async def list_streams(self, _: web.Request) -> web.Response:
+        """``GET /api/streams``: every running stream with its state."""
+        return web.json_response({"streams": [self.describe(stream_id) for stream_id in sorted(self._daemon.streams)]})
+
+    async def get(self, request: web.Request) -> web.Response:
+        """``GET /api/streams/{stream_id}``."""
+        stream_id = request.match_info["stream_id"]
+        if stream_id not in self._daemon.streams:
+            raise json_error(web.HTTPNotFound, f"no stream {stream_id!r}")
+        return web.json_response(self.describe(stream_id))
+
+    async def add(self, request: web.Request) -> web.Response:
+        """``POST /api/streams``: validate a stream object and start it (``201``; ``409`` if the id is taken)."""
+        try:
+            body = await request.json()
+        except ValueError as e:
+            raise json_error(web.HTTPBadRequest, f"body is not JSON: {e}") from e
+        try:
+            stream = StreamConfig.model_validate(body)
+        except ValidationError as e:
+            raise json_error(web.HTTPUnprocessableEntity, "invalid stream", detail=_problems(e)) from e
+        if stream.id in self._daemon.streams:
+            raise json_error(web.HTTPConflict, f"a stream with id {stream.id!r} is already running")
+        try:
+            await self._daemon.add_stream(stream)
+        except ConfigError as e:
+            raise json_error(web.HTTPUnprocessableEntity, str(e)) from e
+        self.runtime[stream.id] = stream
+        self._save()
+        response = web.json_response(self.describe(stream.id), status=201)
+        response.headers["Location"] = f"/api/streams/{stream.id}"
+        return response
+
+    async def delete(self, request: web.Request) -> web.Response:
+        """``DELETE /api/streams/{stream_id}``: stop the stream and end its open alerts (``stream_removed``)."""
+        stream_id = request.match_info["stream_id"]
+        if stream_id not in self._daemon.streams:
+            raise json_error(web.HTTPNotFound, f"no stream {stream_id!r}")
+        await self._end_sessions(stream_id)
+        await self._daemon.remove_stream(stream_id)
+        if self.runtime.pop(stream_id, None) is not None:
+            self._save()
+        return web.Response(status=204)
+
+    def describe(self, stream_id: str) -> dict[str, Any]:
+        """A stream's configuration summary and live state."""
+        handle = self._daemon.streams[stream_id]
+        state = self._daemon.stream_status(stream_id) or {}
+        url = handle.config.url
+        return {
+            "id": stream_id,
+            "type": handle.config.kind,
+            "url": redact_url(url) if url is not None else None,
+            "runtime": stream_id in self.runtime,
+            "sessions": self._sessions(stream_id),
+            **{key: value for key, value in state.items() if key != "url"},
+        }
+
+    def _save(self) -> None:
+        try:
+            self._store.save(list(self.runtime.values()))
+        except OSError as e:
+            logger.error("runtime streams: cannot write %s: %s", self._store.path, e)
+
+
+def _problems(error: ValidationError) -> list[dict[str, str]]:
+    """Field paths and messages of a validation error (inputs left out: they may hold credentials)."""
+    return [
+        {"field": ".".join(str(part) for part in problem["loc"]) or "body", "message": problem["msg"]}
+        for problem in error.errors(include_input=False, include_url=False)
+    ]
