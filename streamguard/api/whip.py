@@ -33,6 +33,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
 from streamguard.api.errors import json_error
+from streamguard.api.ice_ports import IcePortRange
 from streamguard.config import ApiConfig, StreamConfig, WebRtcConfig
 from streamguard.ingest.webrtc import WebRtcSource
 from streamguard.scoring.alerts import EndReason
@@ -162,6 +163,7 @@ class WhipEndpoint:
         self._pending: Counter[str] = Counter()
         self._dynamic_streams: set[str] = set()
         self._saved_host_addresses: HostAddresses | None = None
+        self._port_range: IcePortRange | None = None
 
     def install(self, app: web.Application) -> None:
         """Add the routes to `app` and apply ``webrtc.host_addresses``."""
@@ -178,6 +180,10 @@ class WhipEndpoint:
                 return [a for a in addresses if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
             aioice.ice.get_host_addresses = configured
+        low, high = self._webrtc.udp_port_min, self._webrtc.udp_port_max
+        if low is not None and high is not None:
+            self._port_range = IcePortRange(low, high)
+            self._port_range.install(asyncio.get_running_loop())
 
     def session_count(self, stream_id: str) -> int:
         """Live (and negotiating) sessions of a stream."""
@@ -195,6 +201,9 @@ class WhipEndpoint:
         if self._saved_host_addresses is not None:
             aioice.ice.get_host_addresses = self._saved_host_addresses  # type: ignore[assignment]
             self._saved_host_addresses = None
+        if self._port_range is not None:
+            self._port_range.uninstall()
+            self._port_range = None
 
     # ---- handlers ------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from streamguard.config.base import StrictModel
 from streamguard.config.streams import STREAM_ID_PATTERN
@@ -50,6 +50,15 @@ class WebRtcConfig(StrictModel):
             "port forwarding); empty: every interface address except loopback. Applies process-wide."
         ),
     )
+    udp_port_min: int | None = Field(
+        default=None, ge=1, le=65535, description="Lowest UDP port of the media sockets (set with udp_port_max)."
+    )
+    udp_port_max: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Highest UDP port of the media sockets; each session needs one per host address. Unset: any.",
+    )
     stall_s: float = Field(
         default=10.0, gt=0, description="A session whose peer sends no video for this many seconds is torn down."
     )
@@ -63,6 +72,15 @@ class WebRtcConfig(StrictModel):
         for address in addresses:
             ipaddress.ip_address(address)  # ValueError names the bad address
         return addresses
+
+    @model_validator(mode="after")
+    def _check_port_range(self) -> WebRtcConfig:
+        low, high = self.udp_port_min, self.udp_port_max
+        if (low is None) != (high is None):
+            raise ValueError("set both udp_port_min and udp_port_max, or neither")
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"udp_port_min ({low}) must not exceed udp_port_max ({high})")
+        return self
 
 
 class ApiConfig(StrictModel):

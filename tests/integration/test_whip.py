@@ -244,3 +244,41 @@ async def test_dynamic_stream_lives_as_long_as_its_session(
     finally:
         await publisher.close()
         await daemon.stop()
+
+
+async def test_media_sockets_stay_in_the_configured_udp_port_range(
+    tmp_path: Path, demo_model_path: Path, redis_server: RedisServer, loopback_ice: None
+) -> None:
+    import aioice.ice
+
+    original_gather = aioice.ice.Connection.get_component_candidates
+    low, high = 47110, 47140
+    clip = write_demo_clip(tmp_path / "clip.mp4", seconds=4, forged_span=None, seed=34)
+    config = DaemonConfig.model_validate(
+        {
+            "streams": [{"id": "pub", "type": "webrtc"}],
+            "inference": {"model": str(demo_model_path), "device": "cpu"},
+            "redis": {"url": redis_server.url},
+            "server": {"listen": "127.0.0.1:0"},
+            "data_dir": str(tmp_path / "data"),
+            "api": {"token": TOKEN, "webrtc": {"udp_port_min": low, "udp_port_max": high}},
+        }
+    )
+    daemon = Daemon(config, detector=Detector.load(demo_model_path, device="cpu"))
+    await daemon.start()
+    assert daemon.server is not None
+    publisher = WhipPublisher(f"{daemon.server.url}/whip/pub", clip.path, token=TOKEN, audio=False)
+    try:
+        assert await publisher.publish() == 201
+        assert publisher.answer is not None
+        ports = [int(line.split()[5]) for line in publisher.answer.splitlines() if line.startswith("a=candidate:")]
+        assert ports and all(low <= port <= high for port in ports), ports
+
+        async def analysed() -> bool:
+            return daemon.streams["pub"].worker.status.analyzed > 2
+
+        await wait_for(analysed, within_s=20)
+    finally:
+        await publisher.close()
+        await daemon.stop()
+    assert aioice.ice.Connection.get_component_candidates is original_gather  # restored on stop

@@ -107,3 +107,18 @@ def test_openapi_document_uses_the_stream_model() -> None:
     document = openapi_document("0")
     assert document["components"]["schemas"]["StreamConfig"]["properties"].keys() == StreamConfig.model_fields.keys()
     assert "/whip/{stream_id}" in document["paths"] and "/api/streams/{stream_id}" in document["paths"]
+
+
+def test_udp_port_range_needs_both_ends_in_order() -> None:
+    from pydantic import ValidationError
+
+    from streamguard.config.api import WebRtcConfig
+
+    assert WebRtcConfig(udp_port_min=40000, udp_port_max=40100).udp_port_max == 40100
+    for bad in ({"udp_port_min": 40000}, {"udp_port_max": 40100}, {"udp_port_min": 40100, "udp_port_max": 40000}):
+        try:
+            WebRtcConfig.model_validate(bad)
+        except ValidationError as e:
+            assert "udp_port" in str(e)
+        else:
+            raise AssertionError(f"accepted {bad}")
