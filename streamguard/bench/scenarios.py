@@ -157,10 +157,9 @@ def _time_forward(setting: str, batch: int, seconds: float, variant: str) -> flo
     dtype = {"bf16": torch.bfloat16, "cuda_bf16": torch.bfloat16, "cuda_fp16": torch.float16}.get(setting)
     autocast = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
     with torch.inference_mode(), autocast:
-        for _ in range(2):  # warm-up (and compilation)
-            forward(x)
+        forward(x)  # warm-up (and compilation)
         n, started = 0, time.perf_counter()
-        while n < 3 or time.perf_counter() - started < seconds:
+        while n < 1 or time.perf_counter() - started < seconds:
             forward(x)
             if cuda:
                 torch.cuda.synchronize()
