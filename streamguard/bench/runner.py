@@ -76,7 +76,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Repo
         options = _quick(options)
     report = Report(machine=machine_info())
     report.details["options"] = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}
-    clips = scenarios.bench_clips(options.workdir / "clips", n=2, seconds=4.0 if options.quick else 12.0)
+    clips = scenarios.bench_clips(options.workdir / "clips", n=2, seconds=_clip_seconds(options))
     started = time.monotonic()
     if "decode" in options.scenarios:
         log("decode ceiling ...")
@@ -96,6 +96,10 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Repo
     return report
 
 
+def _clip_seconds(options: BenchOptions) -> float:
+    return 4.0 if options.quick else 12.0
+
+
 def _quick(options: BenchOptions) -> BenchOptions:
     from dataclasses import replace
 
@@ -105,7 +109,9 @@ def _quick(options: BenchOptions) -> BenchOptions:
 def _decode(report: Report, options: BenchOptions, clips: list[Path]) -> None:
     fps = Spread.of([scenarios.decode_fps(clips, repeats=1) for _ in range(options.repeats)])
     report.decode_ceiling_streams = round(fps.median / scenarios.CLIP_FPS, 2)
-    report.details["decode"] = {"fps_total": fps.as_dict(1), "sources": len(clips), "clip": "1280x720 25 fps H.264",
+    kbps = round(sum(c.stat().st_size for c in clips) * 8 / len(clips) / _clip_seconds(options) / 1000)
+    report.details["decode"] = {"fps_total": fps.as_dict(1), "sources": len(clips), "clip_kbps": kbps,
+                                "clip": "1280x720 25 fps H.264 (camera-like: panning photo, sensor noise)",
                                 "streams": round(fps.median / scenarios.CLIP_FPS, 2)}  # fmt: skip
 
 

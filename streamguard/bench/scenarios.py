@@ -49,14 +49,14 @@ def bench_clips(folder: Path, n: int, seconds: float, seed: int = 0) -> list[Pat
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(n):
-        path = folder / f"bench_{seed + i:03d}_{seconds:g}s.mp4"
+        path = folder / f"camera_{seed + i:03d}_{seconds:g}s.mp4"
         if not path.exists():
             write_camera_clip(path, seconds, seed=seed + i)
         paths.append(path)
     return paths
 
 
-def write_camera_clip(path: Path, seconds: float, seed: int, crf: int = 23) -> None:
+def write_camera_clip(path: Path, seconds: float, seed: int, crf: int = 21, noise: float = 5.0) -> None:
     """Write one bench clip frame by frame (H.264, camera-like GOP: no B-frames, a key frame per second)."""
     import av
     import cv2
@@ -79,7 +79,7 @@ def write_camera_clip(path: Path, seconds: float, seed: int, crf: int = 23) -> N
             t = i / CLIP_FPS
             pan = round((width / 2) * (1 + np.sin(2 * np.pi * t / 20)))
             frame = scenery[height // 2 : height // 2 + height, pan : pan + width].astype(np.int16)
-            frame += rng.integers(-4, 5, size=frame.shape, dtype=np.int16)  # sensor noise
+            frame += rng.normal(0, noise, size=frame.shape).astype(np.int16)  # sensor noise
             x, y = _position(t, (width, height))
             in_forged_third = seconds / 3 <= t < 2 * seconds / 3
             frame[y : y + _FACE_SIDE, x : x + _FACE_SIDE] = forged if in_forged_third else face
