@@ -62,11 +62,11 @@ def write_camera_clip(path: Path, seconds: float, seed: int, crf: int = 21, nois
     import cv2
     from skimage import data
 
-    from streamguard.demo.clip import _FACE_SIDE, _face_and_mask, _position, demo_edit
+    from streamguard.demo.clip import FACE_SIDE, demo_edit, face_and_mask, face_position
 
     rng = np.random.default_rng(seed)
     width, height = CLIP_SIZE
-    face, ellipse = _face_and_mask()
+    face, ellipse = face_and_mask()
     forged = demo_edit(face, ellipse, rng)
     photo = data.coffee()  # type: ignore[no-untyped-call]
     scenery = cv2.resize(photo, (2 * width, 2 * height), interpolation=cv2.INTER_CUBIC)
@@ -80,9 +80,9 @@ def write_camera_clip(path: Path, seconds: float, seed: int, crf: int = 21, nois
             pan = round((width / 2) * (1 + np.sin(2 * np.pi * t / 20)))
             frame = scenery[height // 2 : height // 2 + height, pan : pan + width].astype(np.int16)
             frame += rng.normal(0, noise, size=frame.shape).astype(np.int16)  # sensor noise
-            x, y = _position(t, (width, height))
+            x, y = face_position(t, (width, height))
             in_forged_third = seconds / 3 <= t < 2 * seconds / 3
-            frame[y : y + _FACE_SIDE, x : x + _FACE_SIDE] = forged if in_forged_third else face
+            frame[y : y + FACE_SIDE, x : x + FACE_SIDE] = forged if in_forged_third else face
             image = np.clip(frame, 0, 255).astype(np.uint8)
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode(None))

@@ -18,7 +18,7 @@ from streamguard.vision.crop import FaceBox
 from streamguard.vision.detection import FaceDetector
 
 # Face box of the astronaut at full resolution (512x512), from BlazeFace; used when no detector is wanted.
-_FACE_SIDE = 256
+FACE_SIDE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,7 @@ def write_demo_clip(
         seed: Seeds the edit's colour shift and the background.
     """
     rng = np.random.default_rng(seed)
-    face, ellipse = _face_and_mask()
+    face, ellipse = face_and_mask()
     forged_face = demo_edit(face, ellipse, rng)
     width, height = size
     background = np.full((height, width, 3), rng.integers(60, 160, size=3), dtype=np.uint8)
@@ -76,9 +76,9 @@ def write_demo_clip(
     for i in range(n_frames):
         t = i / fps
         forged = forged_span is not None and forged_span[0] <= t < forged_span[1]
-        x, y = _position(t, size)
+        x, y = face_position(t, size)
         frame = background.copy()
-        frame[y : y + _FACE_SIDE, x : x + _FACE_SIDE] = forged_face if forged else face
+        frame[y : y + FACE_SIDE, x : x + FACE_SIDE] = forged_face if forged else face
         frames.append(frame)
         boxes.append(_mask_box(ellipse, x, y) if forged else None)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,8 +100,8 @@ def demo_edit(face: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> n
     return out
 
 
-def _face_and_mask() -> tuple[np.ndarray, np.ndarray]:
-    """The astronaut scaled so the face fills a `_FACE_SIDE` square, and its face-ellipse mask."""
+def face_and_mask() -> tuple[np.ndarray, np.ndarray]:
+    """The astronaut scaled so the face fills a `FACE_SIDE` square, and its face-ellipse mask."""
     base = astronaut_rgb()
     with FaceDetector() as detector:
         box = detector.detect(base)[0]
@@ -110,16 +110,16 @@ def _face_and_mask() -> tuple[np.ndarray, np.ndarray]:
     x0 = int(np.clip(cx - side / 2, 0, base.shape[1] - side))
     y0 = int(np.clip(cy - side / 2, 0, base.shape[0] - side))
     region = np.ascontiguousarray(base[y0 : y0 + side, x0 : x0 + side])
-    scale = _FACE_SIDE / side
-    face = cv2.resize(region, (_FACE_SIDE, _FACE_SIDE), interpolation=cv2.INTER_AREA)
+    scale = FACE_SIDE / side
+    face = cv2.resize(region, (FACE_SIDE, FACE_SIDE), interpolation=cv2.INTER_AREA)
     local = FaceBox((box.x0 - x0) * scale, (box.y0 - y0) * scale, (box.x1 - x0) * scale, (box.y1 - y0) * scale, 1.0)
     return face, face_ellipse_mask(face, local)
 
 
-def _position(t: float, size: tuple[int, int]) -> tuple[int, int]:
+def face_position(t: float, size: tuple[int, int]) -> tuple[int, int]:
     """Top-left corner of the face square at time `t`: a slow drift around the frame centre."""
     width, height = size
-    cx, cy = (width - _FACE_SIDE) / 2, (height - _FACE_SIDE) / 2
+    cx, cy = (width - FACE_SIDE) / 2, (height - FACE_SIDE) / 2
     x = cx + min(cx, 40.0) * np.sin(2 * np.pi * t / 6.0)
     y = cy + min(cy, 12.0) * np.sin(2 * np.pi * t / 4.0)
     return round(x), round(y)

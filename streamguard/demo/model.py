@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamguard.demo.clip import _FACE_SIDE, _face_and_mask, demo_edit
+from streamguard.demo.clip import FACE_SIDE, demo_edit, face_and_mask
 from streamguard.model.network import YShapedAutoencoder
 from streamguard.model.variants import get_variant
 from streamguard.train.data import CropDataset, CropSet
@@ -25,7 +25,7 @@ DEMO_VARIANT = "proposed_new"
 def demo_crop_set(n_pairs: int, seed: int, frame_size: tuple[int, int] = (640, 360)) -> CropSet:
     """`n_pairs` real and `n_pairs` forged face crops (with exact masks) at random positions and colours."""
     rng = np.random.default_rng(seed)
-    face, ellipse = _face_and_mask()
+    face, ellipse = face_and_mask()
     width, height = frame_size
     crops, masks, fakes, sources = [], [], [], []
     with FaceDetector() as detector:
@@ -33,15 +33,15 @@ def demo_crop_set(n_pairs: int, seed: int, frame_size: tuple[int, int] = (640, 3
             for is_fake in (False, True):
                 frame = np.full((height, width, 3), rng.integers(30, 220, size=3), dtype=np.uint8)
                 full_mask = np.zeros((height, width), dtype=np.uint8)
-                x = int(rng.integers(0, width - _FACE_SIDE))
-                y = int(rng.integers(0, height - _FACE_SIDE))
+                x = int(rng.integers(0, width - FACE_SIDE))
+                y = int(rng.integers(0, height - FACE_SIDE))
                 gain = rng.uniform(0.85, 1.15)
                 content = demo_edit(face, ellipse, rng) if is_fake else face
-                frame[y : y + _FACE_SIDE, x : x + _FACE_SIDE] = np.clip(content * gain, 0, 255).astype(np.uint8)
+                frame[y : y + FACE_SIDE, x : x + FACE_SIDE] = np.clip(content * gain, 0, 255).astype(np.uint8)
                 if is_fake:
-                    full_mask[y : y + _FACE_SIDE, x : x + _FACE_SIDE] = ellipse
+                    full_mask[y : y + FACE_SIDE, x : x + FACE_SIDE] = ellipse
                 found = detector.detect(frame)
-                box = found[0] if found else FaceBox(x, y, x + _FACE_SIDE, y + _FACE_SIDE, 0.0)
+                box = found[0] if found else FaceBox(x, y, x + FACE_SIDE, y + FACE_SIDE, 0.0)
                 transform = square_crop_transform(box, width, height)
                 crops.append(transform.crop_region(frame))
                 masks.append(transform.crop_region(full_mask))
