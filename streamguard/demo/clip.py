@@ -17,7 +17,7 @@ from streamguard.datasets.toy import astronaut_rgb, face_ellipse_mask, write_vid
 from streamguard.vision.crop import FaceBox
 from streamguard.vision.detection import FaceDetector
 
-# Face box of the astronaut at full resolution (512x512), from BlazeFace; used when no detector is wanted.
+# Side in pixels of the square face patch (the face box is about 60 % of it) drawn into every frame.
 FACE_SIDE = 256
 
 
