@@ -218,14 +218,26 @@ class PipelineRun:
 
 
 def run_pipeline(
-    clips: Sequence[Path], streams: int, seconds: float, model: Path, analysis_fps: float, warmup_s: float = 2.0
+    clips: Sequence[Path],
+    streams: int,
+    seconds: float,
+    model: Path,
+    analysis_fps: float,
+    warmup_s: float = 2.0,
+    torch_threads: int | None = None,
 ) -> PipelineRun:
     """Run the daemon in-process on `streams` looping realtime sources for `seconds` after `warmup_s`."""
-    return asyncio.run(_run_pipeline(clips, streams, seconds, model, analysis_fps, warmup_s))
+    return asyncio.run(_run_pipeline(clips, streams, seconds, model, analysis_fps, warmup_s, torch_threads))
 
 
 async def _run_pipeline(
-    clips: Sequence[Path], streams: int, seconds: float, model: Path, analysis_fps: float, warmup_s: float
+    clips: Sequence[Path],
+    streams: int,
+    seconds: float,
+    model: Path,
+    analysis_fps: float,
+    warmup_s: float,
+    torch_threads: int | None,
 ) -> PipelineRun:
     from streamguard.config import config_from_overrides
     from streamguard.daemon import Daemon
@@ -238,6 +250,7 @@ async def _run_pipeline(
             update={
                 "data_dir": Path(data_dir),
                 "ingest": config.ingest.model_copy(update={"analysis_fps": analysis_fps}),
+                "inference": config.inference.model_copy(update={"torch_threads": torch_threads}),
             }
         )
         daemon = Daemon(config, detector=Detector.load(model, device="auto"))
