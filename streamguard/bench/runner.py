@@ -37,6 +37,7 @@ class BenchOptions:
         seconds: Measured seconds per pipeline run.
         warmup_s: Seconds each pipeline run settles before it is measured.
         soak_minutes: Run the soak this long (never in quick mode); None skips it.
+        soak_streams: Streams in the soak; default 80 % of the measured pipeline capacity (1 without it).
     """
 
     out: Path = Path("runs/bench/bench.json")
@@ -50,6 +51,7 @@ class BenchOptions:
     seconds: float = 20.0
     warmup_s: float = 3.0
     soak_minutes: float | None = None
+    soak_streams: int | None = None
 
 
 @dataclass(slots=True)
@@ -184,7 +186,7 @@ def _soak(report: Report, options: BenchOptions, clips: list[Path]) -> None:
     from streamguard.bench.soak import run_soak
 
     assert options.soak_minutes is not None  # noqa: S101 - checked by the caller
-    streams = max(1, math.floor(0.8 * (report.pipeline_streams or 1)))
+    streams = options.soak_streams or max(1, math.floor(0.8 * (report.pipeline_streams or 1)))
     model = options.model or scenarios.random_model(options.workdir)
     soak = run_soak(options.soak_minutes, streams, clips[0], model, options.workdir / "soak")
     report.rss_slope_mb_per_h = soak["rss_slope_mb_per_h"]
