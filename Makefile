@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv system-deps test test-unit test-integration lint typecheck format demo clean
+.PHONY: venv system-deps test test-unit test-integration lint typecheck format demo bench clean
 
 # The venv is rebuilt when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -42,6 +42,10 @@ format: venv
 
 demo: venv system-deps
 	$(VENV)/bin/streamguard demo
+
+# Performance figures as JSON (runs/bench/bench.json); see the README's Performance section.
+bench: venv system-deps
+	$(VENV)/bin/streamguard bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
