@@ -36,14 +36,12 @@ class WorkerStatus:
         faces: Faces tracked in the last analysed frame.
         analyzed: Frames analysed so far.
         failed: Frames whose analysis failed (detection or inference error).
-        last_analyzed_wall: Wall-clock time of the last analysed frame.
         ended: Whether the source finished for good.
     """
 
     faces: int = 0
     analyzed: int = 0
     failed: int = 0
-    last_analyzed_wall: float | None = None
     ended: bool = False
 
 
@@ -119,7 +117,7 @@ class StreamWorker:
             self._metrics.e2e_latency_seconds.observe(now_mono - score.face.mono_ts)
             self._emit(self.scorer.update(score, clock))
         self._emit(self.scorer.expire(self._tracker.active_ids, clock))
-        self._record_frame(frame, len(scores))
+        self._record_frame(len(scores))
 
     def finish(self, reason: str) -> None:
         """End every open alert of the stream (source ended, shutdown, stream removed)."""
@@ -170,10 +168,9 @@ class StreamWorker:
                 )
             self._on_event(event)
 
-    def _record_frame(self, frame: Frame, n_faces: int) -> None:
+    def _record_frame(self, n_faces: int) -> None:
         self.status.faces = n_faces
         self.status.analyzed += 1
-        self.status.last_analyzed_wall = frame.wall_ts
         labels = {"stream": self.stream_id}
         self._metrics.frames_analyzed.labels(**labels).inc()
         self._metrics.active_tracks.labels(**labels).set(len(self._tracker.active_ids))

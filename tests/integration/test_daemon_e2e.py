@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
@@ -21,27 +20,10 @@ from streamguard.config import config_from_overrides
 from streamguard.daemon import Daemon
 from streamguard.demo.clip import ClipTruth, write_demo_clip
 from streamguard.model.detector import Detector
+from tests.support.daemon_checks import PREFIX, alert_entries, metric_value, wait_for
 from tests.support.media import write_garbage, write_truncated, write_unsupported_codec
 from tests.support.redis_server import RedisServer
 from tests.support.rtsp_server import RtspServer
-
-PREFIX = "streamguard"
-
-
-async def wait_for(predicate, within_s: float, interval_s: float = 0.25):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within_s
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within_s} s")
-        await asyncio.sleep(interval_s)
-
-
-async def alert_entries(client: aioredis.Redis) -> list[dict[str, str]]:
-    entries = await client.xrange(f"{PREFIX}:alerts")
-    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
 
 
 def mask_in_frame(mask_png: bytes, crop_box: list[float], frame_size: tuple[int, int]) -> np.ndarray:
@@ -59,18 +41,6 @@ def mask_in_frame(mask_png: bytes, crop_box: list[float], frame_size: tuple[int,
 def union_box(truth: ClipTruth) -> tuple[int, int, int, int]:
     boxes = [b for b in truth.forged_boxes if b is not None]
     return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
-
-
-def metric_value(body: str, name: str, **labels: str) -> float:
-    """Sum of the samples of `name` whose labels include `labels` (Prometheus text format)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    total = 0.0
-    for family in text_string_to_metric_families(body):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
 
 
 async def test_forged_rtsp_stream_alerts_clean_file_does_not_and_bad_streams_are_isolated(

@@ -13,7 +13,7 @@ from streamguard.config import DaemonConfig
 from streamguard.daemon import Daemon
 from streamguard.demo.clip import write_demo_clip
 from streamguard.model.detector import Detector
-from tests.integration.test_daemon_e2e import alert_entries, metric_value, wait_for
+from tests.support.daemon_checks import alert_entries, metric_value, wait_for
 from tests.support.redis_server import RedisServer
 from tests.support.rtsp_server import RtspServer
 from tests.support.whip_client import WhipPublisher, loopback_ice

@@ -13,8 +13,8 @@ from streamguard.config import DaemonConfig
 from streamguard.daemon import Daemon
 from streamguard.demo.clip import write_demo_clip
 from streamguard.model.detector import Detector
-from tests.integration.test_daemon_e2e import alert_entries, wait_for
 from tests.support.browser import PAGE, find_chromium, start_chromium, write_y4m
+from tests.support.daemon_checks import alert_entries, wait_for
 from tests.support.redis_server import RedisServer
 
 TOKEN = "browser-test-token"  # noqa: S105 - a test token
