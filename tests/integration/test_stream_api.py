@@ -19,7 +19,7 @@ from streamguard.demo.clip import write_demo_clip
 from streamguard.ingest.base import BaseSource
 from streamguard.ingest.push import PushSource
 from streamguard.model.detector import Detector
-from tests.integration.test_daemon_e2e import alert_entries, wait_for
+from tests.support.daemon_checks import alert_entries, wait_for
 from tests.support.redis_server import RedisServer
 
 REPO = str(Path(__file__).resolve().parents[2])
@@ -133,7 +133,12 @@ async def test_add_remove_restart_and_cli(tmp_path: Path, demo_model_path: Path,
         assert (await call("DELETE", f"{api}/api/streams/lobby"))[0] == 404
         ends = [e for e in await alert_entries(client) if e["event"] == "end" and e["alert_id"] == start["alert_id"]]
         assert ends and ends[0]["reason"] == "stream_removed"
-        assert (await client.hgetall("streamguard:stream:lobby"))[b"status"] == b"removed"
+
+        # The sink writes state hashes asynchronously, after the pending alert events.
+        async def marked_removed() -> bool:
+            return (await client.hgetall("streamguard:stream:lobby")).get(b"status") == b"removed"
+
+        await wait_for(marked_removed, within_s=10)
     finally:
         await daemon.stop()
 
