@@ -98,7 +98,8 @@ async def test_forged_rtsp_stream_alerts_clean_file_does_not_and_bad_streams_are
         # The clean file ran to its end; every bad file is reported and ended without hurting the others.
         async def files_done() -> bool:
             states = {s: await client.hgetall(f"{PREFIX}:stream:{s}") for s in ("clean", "garbage", "truncated")}
-            return all(st.get(b"status") == b"ended" for st in states.values())
+            unsupported = await client.hgetall(f"{PREFIX}:stream:unsupported")
+            return all(st.get(b"status") == b"ended" for st in states.values()) and b"last_error" in unsupported
 
         await wait_for(files_done, within_s=30)
         for bad in ("garbage", "unsupported"):

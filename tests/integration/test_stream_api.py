@@ -131,10 +131,15 @@ async def test_add_remove_restart_and_cli(tmp_path: Path, demo_model_path: Path,
         assert status == 204
         assert (await call("GET", f"{api}/api/streams/lobby"))[0] == 404
         assert (await call("DELETE", f"{api}/api/streams/lobby"))[0] == 404
-        ends = [e for e in await alert_entries(client) if e["event"] == "end" and e["alert_id"] == start["alert_id"]]
-        assert ends and ends[0]["reason"] == "stream_removed"
 
-        # The sink writes state hashes asynchronously, after the pending alert events.
+        # The sink publishes asynchronously, so the end event and state hash are waited for.
+        async def ended() -> list[dict[str, str]]:
+            entries = await alert_entries(client)
+            return [e for e in entries if e["event"] == "end" and e["alert_id"] == start["alert_id"]]
+
+        ends = await wait_for(ended, within_s=10)
+        assert ends[0]["reason"] == "stream_removed"
+
         async def marked_removed() -> bool:
             return (await client.hgetall("streamguard:stream:lobby")).get(b"status") == b"removed"
 

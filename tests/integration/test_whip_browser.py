@@ -85,8 +85,12 @@ async def test_headless_chromium_publishes_over_whip_and_is_analysed(
         gathered = next(line for line in lines if line.startswith("gathered:")).removeprefix("gathered:").split(",")
         assert not any(host.endswith(".local") for host in gathered), gathered  # no mDNS names to resolve
         assert float(starts[0]["score"]) >= config.scoring.on_threshold
-        state = await client.hgetall("streamguard:stream:browser")
-        assert state[b"status"] == b"up" and int(state[b"analyzed"]) > 0
+
+        async def browser_state_published() -> bool:
+            state = await client.hgetall("streamguard:stream:browser")
+            return state.get(b"status") == b"up" and int(state.get(b"analyzed", 0)) > 0
+
+        await wait_for(browser_state_published, within_s=10)
         session = next(iter(daemon.api.whip.sessions.values()))
         assert session.frames > 0
 
