@@ -93,6 +93,9 @@ def train(
         list[str] | None, typer.Option(help="With --forge: families to train on (default all). Repeat.")
     ] = None,
     steps_per_epoch: Annotated[int, typer.Option(min=1, help="With --forge: optimiser steps per epoch.")] = 100,
+    pool: Annotated[
+        int, typer.Option(min=0, help="With --forge: forge N items once (cached) and train epochs over them.")
+    ] = 0,
     cache: Annotated[
         Path | None, typer.Option(help="With --forge: face cache (default OUT's folder/.face_cache).")
     ] = None,
@@ -122,7 +125,7 @@ def train(
         config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed, num_workers=workers)
         if forge is not None:
             forge_options = ForgeOptions(
-                forge, cache or out.parent / ".face_cache", families, steps_per_epoch=steps_per_epoch
+                forge, cache or out.parent / ".face_cache", families, steps_per_epoch=steps_per_epoch, pool=pool
             )
             result = train_model_forged(variant, forge_options, config, out, resume=resume, log=log)
         else:

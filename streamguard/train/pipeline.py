@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from rich.progress import Progress
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from streamguard.datasets.faces import FaceSample, iter_face_samples
 from streamguard.datasets.layout import MediaItem, scan_dataset, summarize
@@ -15,9 +20,12 @@ from streamguard.evaluate.metrics import has_both_classes
 from streamguard.model.checkpoint import load_checkpoint
 from streamguard.model.network import YShapedAutoencoder
 from streamguard.model.variants import get_variant
-from streamguard.train.data import CropDataset, CropSet
+from streamguard.train.data import Batch, CropDataset, CropSet
 from streamguard.train.loop import FitResult, JsonlLog, TrainConfig, fit
 from streamguard.vision.detection import FaceDetector
+
+if TYPE_CHECKING:
+    from streamguard.forge.dataset import ForgeDataset
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,9 @@ class ForgeOptions:
         families: Manipulation families to train on; leave one out for the unseen-attack protocol.
         steps_per_epoch: Optimiser steps per epoch (the forged set is virtual, fresh items every epoch).
         n_val: Fixed validation items, forged from held-out people.
+        pool: When > 0, forge this many training items once (cached in `cache`) and train epochs over them
+            instead of forging every step: on a small CPU, forging costs ~5x the training step, so a fixed
+            pool trains several times more steps per hour at the price of less variety.
     """
 
     real: Path
@@ -129,6 +140,7 @@ class ForgeOptions:
     families: list[str] | None = None
     steps_per_epoch: int = 100
     n_val: int = 512
+    pool: int = 0
 
 
 def train_model_forged(
@@ -148,10 +160,50 @@ def train_model_forged(
     data = forge_training_data(
         options.real, options.cache, seed=config.seed, families=options.families, n_val=options.n_val
     )
+    train_data: Dataset[Batch] = data.train
+    summary = data.summary
+    if options.pool > 0:
+        pool = forged_pool(data.train, options.pool, options.cache, data.summary, config.num_workers)
+        train_data, summary = CropDataset(pool, augment=True, seed=config.seed), {**summary, "pool": options.pool}
+        config = replace(config, num_workers=0)  # the pool is in memory; workers would copy it
+    else:
+        config = replace(config, steps_per_epoch=options.steps_per_epoch)
     torch.manual_seed(config.seed)
     model = YShapedAutoencoder(get_variant(variant))
-    config = replace(config, steps_per_epoch=options.steps_per_epoch)
     return fit(
-        model, data.train, CropSet(**data.val), config, out, training_meta=data.summary, resume=resume,
+        model, train_data, CropSet(**data.val), config, out, training_meta=summary, resume=resume,
         log=JsonlLog(log or out.with_name(out.name + ".log.jsonl")),
     )  # fmt: skip
+
+
+def forged_pool(dataset: ForgeDataset, n: int, cache: Path, summary: dict[str, object], workers: int) -> CropSet:
+    """Items ``0..n-1`` of `dataset` as a `CropSet`, forged once (in `workers` processes) and cached as .npz."""
+    key = hashlib.sha256(json.dumps({"n": n, **summary}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path = cache / f"pool-{n}-{key}.npz"
+    if path.exists():
+        with np.load(path) as stored:
+            arrays = {name: stored[name] for name in ("crops", "masks", "is_fake")}
+    else:
+        arrays = _forge_arrays(dataset, n, workers)
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, crops=arrays["crops"], masks=arrays["masks"], is_fake=arrays["is_fake"])
+        tmp.replace(path)
+    count = len(arrays["is_fake"])
+    return CropSet(
+        crops=arrays["crops"], masks=arrays["masks"], has_mask=np.ones(count, bool), is_fake=arrays["is_fake"],
+        sources=[f"pool:{i}" for i in range(count)], groups=["pool"] * count,
+    )  # fmt: skip
+
+
+def _forge_arrays(dataset: ForgeDataset, n: int, workers: int) -> dict[str, np.ndarray]:
+    loader = DataLoader(Subset(dataset, range(n)), batch_size=32, num_workers=workers)
+    crops, masks, is_fake = [], [], []
+    with Progress(transient=True) as progress:
+        task = progress.add_task("forging the training pool", total=n)
+        for batch in loader:
+            crops.append((batch["images01"] * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+            masks.append(batch["masks"].to(torch.uint8).numpy())
+            is_fake.append(batch["is_fake"].numpy() > 0.5)
+            progress.advance(task, len(batch["is_fake"]))
+    return {"crops": np.concatenate(crops), "masks": np.concatenate(masks), "is_fake": np.concatenate(is_fake)}
