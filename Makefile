@@ -40,8 +40,10 @@ format: venv
 	$(VENV)/bin/ruff format streamguard tests
 	$(VENV)/bin/ruff check --fix streamguard tests
 
+# The daemon and its console stay up DEMO_LINGER seconds after the verdict (Ctrl-C ends them earlier).
+DEMO_LINGER ?= 120
 demo: venv system-deps
-	$(VENV)/bin/streamguard demo
+	$(VENV)/bin/streamguard demo --linger $(DEMO_LINGER)
 
 # Performance figures as JSON (runs/bench/bench.json); see the README's Performance section.
 bench: venv system-deps

@@ -346,6 +346,9 @@ def demo(
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "cpu",
     listen: Annotated[str | None, typer.Option(help="HOST:PORT of the daemon (default: config/demo.yaml's).")] = None,
     log_level: Annotated[str, typer.Option(help="Daemon log level.")] = "warning",
+    linger: Annotated[
+        float, typer.Option(min=0.0, help="Keep the daemon and its console up this many seconds after the verdict.")
+    ] = 0.0,
 ) -> None:
     """Live demo: a clip whose middle third is forged plays as a live stream through the daemon.
 
@@ -354,7 +357,7 @@ def demo(
     """
     import asyncio
 
-    from streamguard.demo.live import DemoOptions, print_summary, run_demo
+    from streamguard.demo.live import DemoOptions, run_demo
 
     _setup_logging(log_level)
     third = seconds / 3
@@ -365,12 +368,12 @@ def demo(
         forged_span=(round(third, 1), round(2 * third, 1)),
         device=device,
         listen=listen,
+        linger_s=linger,
     )
     try:
-        result = asyncio.run(run_demo(options, console))
+        result = asyncio.run(run_demo(options, console))  # prints the verdict
     except StreamguardError as e:
         raise _fail(e) from e
-    print_summary(result, console)
     if not result.passed:
         raise typer.Exit(code=1)
 

@@ -121,6 +121,8 @@ class AlertEvent:
             for start and update.
         peak: The scored face at the peak, whose mask and crop are published with start/update events.
         sequence: 0 for the start event, then incremented by each published update (names mask keys).
+        history: The track's level over time as ``(seconds before ts, level)`` pairs, oldest first: from a
+            little before the alert opened (bounded, see `streamguard.scoring.alerts.HISTORY_SAMPLES`).
     """
 
     phase: AlertPhase
@@ -136,3 +138,27 @@ class AlertEvent:
     reason: str
     peak: Score | None = field(repr=False)
     sequence: int = 0
+    history: tuple[tuple[float, float], ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FaceView:
+    """One face of the last analysed frame as the console draws it.
+
+    Attributes:
+        score: The face's score (box, crop region, P(fake), mask when one was decoded).
+        level: The track's rolling level after this frame (what the alert rules compare).
+        in_alert: Whether the track has an open alert.
+    """
+
+    score: Score
+    level: float
+    in_alert: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FrameView:
+    """The last analysed frame and its faces: references only, drawn only when someone watches."""
+
+    frame: Frame
+    faces: tuple[FaceView, ...]

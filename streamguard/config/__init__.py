@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from streamguard.config.api import TOKEN_ENV, ApiConfig, IceServerConfig, WebRtcConfig
 from streamguard.config.base import StrictModel
+from streamguard.config.console import ConsoleConfig
 from streamguard.config.daemon import DEFAULT_DATA_DIR, DaemonConfig
 from streamguard.config.faces import FacesConfig
 from streamguard.config.inference import (
@@ -45,6 +46,7 @@ __all__ = [
     "TOKEN_ENV",
     "ApiConfig",
     "ConfigProblem",
+    "ConsoleConfig",
     "DaemonConfig",
     "FacesConfig",
     "IceServerConfig",

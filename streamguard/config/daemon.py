@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from streamguard.config.api import ApiConfig
 from streamguard.config.base import StrictModel
+from streamguard.config.console import ConsoleConfig
 from streamguard.config.faces import FacesConfig
 from streamguard.config.inference import InferenceConfig
 from streamguard.config.ingest import IngestDefaults
@@ -48,6 +49,9 @@ class DaemonConfig(StrictModel):
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP server for metrics and health.")
     api: ApiConfig = Field(
         default_factory=ApiConfig, description="Runtime stream API and WHIP (WebRTC) ingest: auth, limits, ICE."
+    )
+    console: ConsoleConfig = Field(
+        default_factory=ConsoleConfig, description="Operator console at /: login, previews, alerts feed."
     )
     data_dir: Path = Field(
         default=DEFAULT_DATA_DIR,

@@ -16,6 +16,7 @@ from pathlib import Path
 from streamguard.api.runtime import RuntimeApi
 from streamguard.api.server import HttpServer, build_app
 from streamguard.config import DaemonConfig, ResolvedStream, StreamConfig
+from streamguard.console import Console
 from streamguard.daemon.worker import StreamWorker
 from streamguard.errors import ConfigError, StreamguardError
 from streamguard.inference.batcher import MicroBatcher
@@ -67,6 +68,7 @@ class Daemon:
         self.sink: RedisSink | None = None
         self.server: HttpServer | None = None
         self.api: RuntimeApi | None = None
+        self.console: Console | None = None
         self.redis_url: str | None = None
         self._embedded: EmbeddedRedis | None = None
         self._faces: FaceStage | None = None
@@ -105,6 +107,11 @@ class Daemon:
         app = build_app(self.readiness, self.metrics.render)
         self.api = RuntimeApi(self, cfg.api)
         self.api.install(app)
+        if cfg.console.enabled:
+            self.console = Console(self, cfg.api.resolved_token())
+            self.console.install(app)
+            assert self.redis_url is not None  # noqa: S101 - the sink started above
+            await self.console.start(self.redis_url)
         self.server = HttpServer(app, cfg.server.listen)
         await self.server.start()
         for stream in cfg.enabled_streams():
@@ -132,8 +139,7 @@ class Daemon:
             return
         self._stopped = True
         self._stop.set()
-        if self.api is not None:
-            await self.api.close()
+        await self._close_sessions()
         for stream_id in list(self.streams):
             await self.remove_stream(stream_id, reason=EndReason.SHUTDOWN)
         if self._state_task is not None:
@@ -151,6 +157,13 @@ class Daemon:
         if self._embedded is not None:
             await asyncio.to_thread(self._embedded.close)
         logger.info("streamguard stopped")
+
+    async def _close_sessions(self) -> None:
+        """End what clients hold open (WHIP sessions, console feeds) before the streams stop."""
+        if self.api is not None:
+            await self.api.close()
+        if self.console is not None:
+            await self.console.close()
 
     # ---- streams (the registry the runtime API builds on) ---------------------------------------------
 
@@ -199,6 +212,8 @@ class Daemon:
         if self.sink is not None:
             self.sink.publish_state(stream_id, {"status": "removed" if reason != EndReason.SHUTDOWN else "stopped"})
         self.metrics.forget_stream(stream_id)
+        if self.console is not None:
+            self.console.previews.forget(stream_id)
 
     def stream_status(self, stream_id: str) -> dict[str, str | int | float] | None:
         """The state hash fields of a running stream, or ``None``."""

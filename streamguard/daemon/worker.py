@@ -19,7 +19,7 @@ from streamguard.inference.batcher import MicroBatcher
 from streamguard.ingest.base import BaseSource, SourceEnded
 from streamguard.scoring.alerts import EndReason, StreamScorer
 from streamguard.sinks.metrics import Metrics
-from streamguard.types import AlertEvent, FaceCrop, Frame, Score
+from streamguard.types import AlertEvent, FaceCrop, FaceView, Frame, FrameView, Score
 from streamguard.vision.faces import FaceStage
 from streamguard.vision.tracking import FaceTracker
 
@@ -84,6 +84,7 @@ class StreamWorker:
         # Wall time minus scoring time at the last frame: events always carry wall-clock times.
         self._wall_offset = 0.0
         self.status = WorkerStatus()
+        self.last_view: FrameView | None = None
 
     async def run(self) -> None:
         """Analyse frames until the source ends or the task is cancelled."""
@@ -117,7 +118,13 @@ class StreamWorker:
             self._metrics.e2e_latency_seconds.observe(now_mono - score.face.mono_ts)
             self._emit(self.scorer.update(score, clock))
         self._emit(self.scorer.expire(self._tracker.active_ids, clock))
+        self.last_view = FrameView(frame, tuple(self._face_view(score) for score in scores))
         self._record_frame(len(scores))
+
+    def _face_view(self, score: Score) -> FaceView:
+        track_id = score.face.track_id
+        level = self.scorer.level(track_id)
+        return FaceView(score, score.value if level is None else level, self.scorer.is_open(track_id))
 
     def finish(self, reason: str) -> None:
         """End every open alert of the stream (source ended, shutdown, stream removed)."""

@@ -8,10 +8,13 @@ published, and end with a verdict: did the forged part raise an alert, and did t
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -40,6 +43,8 @@ class DemoOptions:
         config: Daemon configuration whose ``demo`` stream gets the clip (default: ``config/demo.yaml`` of a
             source checkout, else the built-in defaults).
         listen: HTTP address of the daemon (metrics, health); default: the configuration's.
+        linger_s: After the verdict, keep the daemon (and its console) up this long so the alert can be looked
+            at in the browser; Ctrl-C ends it early.
     """
 
     workdir: Path = Path("runs/demo")
@@ -49,6 +54,7 @@ class DemoOptions:
     device: str = "cpu"
     config: Path | None = DEMO_CONFIG if DEMO_CONFIG.exists() else None
     listen: str | None = None
+    linger_s: float = 0.0
 
 
 @dataclass(slots=True)
@@ -100,7 +106,10 @@ def demo_config(options: DemoOptions, clip: Path) -> DaemonConfig:
     """The demo configuration with the clip as its realtime ``demo`` stream and Redis data in the work dir."""
     base = load_config(options.config) if options.config is not None else None
     config = config_from_overrides(base, [f"{STREAM_ID}={clip}?realtime=1"], None, options.listen)
-    return config.model_copy(update={"data_dir": (options.workdir / "data").resolve()})
+    api = config.api
+    if api.resolved_token() is None:  # the console needs a login token: a fresh one for this run
+        api = api.model_copy(update={"token": SecretStr(secrets.token_urlsafe(12))})
+    return config.model_copy(update={"data_dir": (options.workdir / "data").resolve(), "api": api})
 
 
 async def run_demo(options: DemoOptions, console: Console) -> DemoResult:
@@ -119,15 +128,27 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoResult:
     t0 = time.time()
     assert daemon.server is not None  # noqa: S101 - start() created it
     console.print(f"daemon: metrics at {daemon.server.url}/metrics; alerts in Redis ({daemon.redis_url})")
+    token = config.api.resolved_token()
+    console.print(f"console: [bold]{daemon.server.url}/[/] (log in with any name and the token [bold]{token}[/])")
     console.rule("[bold]live alerts")
     try:
         await _follow(daemon, events, result, t0, console)
         if daemon.sink is not None:
             await daemon.sink.flush(timeout_s=5.0)
         result.latency = _mean_latencies(daemon)
+        print_summary(result, console)
+        await _linger(options.linger_s, daemon.server.url, console)
     finally:
         await daemon.stop()
     return result
+
+
+async def _linger(seconds: float, url: str, console: Console) -> None:
+    if seconds <= 0:
+        return
+    console.print(f"the console stays up at {url}/ for {seconds:.0f} s to look at the alert (Ctrl-C ends it)")
+    with contextlib.suppress(asyncio.CancelledError):  # Ctrl-C while lingering ends the demo, not an error
+        await asyncio.sleep(seconds)
 
 
 def _mean_latencies(daemon: Daemon) -> dict[str, float]:

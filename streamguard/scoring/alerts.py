@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections import deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -102,6 +103,11 @@ def new_alert_id(stream_id: str, track_id: int) -> str:
 
 AlertIdFactory = Callable[[str, int], str]
 
+HISTORY_SAMPLES = 900
+"""Levels kept per track for the score plot of its alerts (a few minutes at the analysis rate)."""
+HISTORY_LEAD_S = 10.0
+"""How far before the alert opened its events' history reaches."""
+
 
 @dataclass(slots=True)
 class _OpenAlert:
@@ -140,6 +146,7 @@ class TrackAlertState:
         self._run_peak: Score | None = None
         self._open: _OpenAlert | None = None
         self._level: float | None = None
+        self._history: deque[tuple[float, float]] = deque(maxlen=HISTORY_SAMPLES)
 
     @property
     def is_open(self) -> bool:
@@ -164,6 +171,7 @@ class TrackAlertState:
         self.window.add(now, score.value)
         level = self._current_level()
         self._level = level
+        self._history.append((now, level))
         if self._open is not None:
             return self._update_open(self._open, score, level, now)
         return self._update_closed(score, level, now)
@@ -246,6 +254,7 @@ class TrackAlertState:
             reason=str(reason),
             peak=peak,
             sequence=alert.sequence,
+            history=tuple((t - now, v) for t, v in self._history if t >= alert.opened_at - HISTORY_LEAD_S),
         )
 
 
@@ -316,6 +325,11 @@ class StreamScorer:
         """Level (mean, or EMA with `use_ema`) of a track at its last sample, or ``None``."""
         state = self._tracks.get(track_id)
         return state.level if state is not None else None
+
+    def is_open(self, track_id: int) -> bool:
+        """Whether the track has an open alert."""
+        state = self._tracks.get(track_id)
+        return state is not None and state.is_open
 
     def _end_tracks(self, track_ids: list[int], reason: str, now: float) -> list[AlertEvent]:
         events = []

@@ -16,7 +16,9 @@ from streamguard.sinks.consumer import format_alert, read_alerts
 from streamguard.sinks.embedded import EmbeddedRedis
 from streamguard.sinks.encoding import (
     ALERT_FIELDS,
+    alert_crop_key,
     alert_fields,
+    alert_history_key,
     alert_mask_key,
     alert_overlay_key,
     alerts_key,
@@ -39,7 +41,9 @@ __all__ = [
     "RedisSink",
     "Spool",
     "SpoolRecord",
+    "alert_crop_key",
     "alert_fields",
+    "alert_history_key",
     "alert_mask_key",
     "alert_overlay_key",
     "alerts_key",

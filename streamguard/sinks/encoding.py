@@ -9,8 +9,13 @@ Entry fields (all strings, JSON where structured; see `ALERT_FIELDS`):
 - ``bbox``: JSON ``[x0, y0, x1, y1]`` face box in frame pixels; ``crop_box``: JSON ``[x, y, side, side]``
   (the square crop the mask covers, in frame pixels); ``frame_size``: JSON ``[width, height]`` — all three
   ``""`` when the event has no scored face;
-- ``mask_key``, ``overlay_key``: Redis keys of the mask PNG and overlay JPEG (``""`` when none);
+- ``mask_key``, ``overlay_key``, ``crop_key``: Redis keys of the mask PNG, overlay JPEG and face-crop JPEG
+  (``""`` when none); ``history_key``: key of the track's level over time, JSON ``[[unix_ts, level], ...]``
+  (``""`` when none) — all with the mask TTL;
 - ``model``: detector version.
+
+Operators add ``ack`` and ``dismiss`` entries from the console (`OPERATOR_FIELDS`): ``event``,
+``alert_id``, ``stream_id``, ``track_id``, ``ts``, ``by`` (who) and ``note``.
 
 The mask PNG is 8-bit grayscale in crop space (``round(mask * 255)``); map it onto the frame by scaling it
 to ``crop_box``'s side and placing it at ``(x, y)``.
@@ -48,8 +53,11 @@ ALERT_FIELDS: Final[tuple[str, ...]] = (
     "frame_size",
     "mask_key",
     "overlay_key",
+    "crop_key",
+    "history_key",
     "model",
 )
+OPERATOR_FIELDS: Final[tuple[str, ...]] = ("event", "alert_id", "stream_id", "track_id", "ts", "by", "note")
 INT_FIELDS: Final = frozenset({"track_id", "sequence", "n_samples"})
 FLOAT_FIELDS: Final = frozenset({"ts", "opened_at", "score", "peak_score", "window_s"})
 JSON_FIELDS: Final = frozenset({"bbox", "crop_box", "frame_size"})
@@ -73,6 +81,29 @@ def alert_mask_key(prefix: str, alert_id: str, sequence: int) -> str:
 def alert_overlay_key(prefix: str, alert_id: str, sequence: int) -> str:
     """Key of the overlay JPEG of one alert event: ``{prefix}:overlay:{alert_id}:{sequence}``."""
     return f"{prefix}:overlay:{alert_id}:{sequence}"
+
+
+def alert_crop_key(prefix: str, alert_id: str, sequence: int) -> str:
+    """Key of the face-crop JPEG of one alert event: ``{prefix}:crop:{alert_id}:{sequence}``."""
+    return f"{prefix}:crop:{alert_id}:{sequence}"
+
+
+def alert_history_key(prefix: str, alert_id: str) -> str:
+    """Key of an alert's level history (JSON, rewritten with each event): ``{prefix}:history:{alert_id}``."""
+    return f"{prefix}:history:{alert_id}"
+
+
+def history_json(event: AlertEvent) -> bytes:
+    """An event's history as JSON ``[[unix_ts, level], ...]`` (times rounded to ms, levels to 1e-4)."""
+    points = [[round(event.ts + dt, 3), round(float(level), 4)] for dt, level in event.history]
+    return json.dumps(points, separators=(",", ":")).encode()
+
+
+def crop_jpeg(crop: npt.NDArray[np.uint8]) -> bytes:
+    """The face crop as a JPEG."""
+    buffer = io.BytesIO()
+    Image.fromarray(crop).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
 
 
 def stream_state_key(prefix: str, stream_id: str) -> str:
@@ -145,7 +176,15 @@ def decode_jpeg(data: bytes) -> npt.NDArray[np.uint8]:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def alert_fields(event: AlertEvent, mask_key: str, overlay_key: str, *, peak: Score | None = None) -> dict[str, str]:
+def alert_fields(
+    event: AlertEvent,
+    mask_key: str,
+    overlay_key: str,
+    *,
+    peak: Score | None = None,
+    crop_key: str = "",
+    history_key: str = "",
+) -> dict[str, str]:
     """Flatten an alert event into the string fields of its alerts-stream entry.
 
     Args:
@@ -154,6 +193,8 @@ def alert_fields(event: AlertEvent, mask_key: str, overlay_key: str, *, peak: Sc
         overlay_key: Key of the overlay JPEG (``""`` when there is none).
         peak: The scored face whose box, crop and model describe the event; defaults to ``event.peak``
             (an ``end`` event without one passes the last published peak).
+        crop_key: Key of the face-crop JPEG (``""`` when there is none).
+        history_key: Key of the level history (``""`` when there is none).
 
     Returns:
         One string per name in `ALERT_FIELDS`.
@@ -177,6 +218,8 @@ def alert_fields(event: AlertEvent, mask_key: str, overlay_key: str, *, peak: Sc
         "frame_size": "",
         "mask_key": mask_key,
         "overlay_key": overlay_key,
+        "crop_key": crop_key,
+        "history_key": history_key,
         "model": "",
     }
     if face_peak is not None:

@@ -38,10 +38,14 @@ from redis.typing import EncodableT, FieldT
 from streamguard.errors import SinkError
 from streamguard.ingest.redact import redact_text, redact_url
 from streamguard.sinks.encoding import (
+    alert_crop_key,
     alert_fields,
+    alert_history_key,
     alert_mask_key,
     alert_overlay_key,
     alerts_key,
+    crop_jpeg,
+    history_json,
     mask_png,
     overlay_jpeg,
     stream_state_key,
@@ -72,6 +76,8 @@ class _PendingAlert:
     event: AlertEvent
     mask_key: str
     overlay_key: str
+    crop_key: str
+    history_key: str
     encode: Score | None  # the peak whose mask and overlay must be written with this event
     fields_peak: Score | None  # the peak that describes the event (box, crop, model)
 
@@ -83,6 +89,7 @@ class _OpenAlert:
     peak: Score
     mask_key: str
     overlay_key: str
+    crop_key: str
 
 
 @dataclass(slots=True)
@@ -99,12 +106,15 @@ def build_record(pending: _PendingAlert) -> SpoolRecord:
     A mask or crop that cannot be encoded is logged and the event is still published, without images.
     """
     event = pending.event
-    mask_key, overlay_key = pending.mask_key, pending.overlay_key
+    mask_key, overlay_key, crop_key = pending.mask_key, pending.overlay_key, pending.crop_key
     blobs: dict[str, bytes] = {}
+    if pending.history_key:
+        blobs[pending.history_key] = history_json(event)
     if pending.encode is not None:
         try:
             blobs[mask_key] = mask_png(pending.encode.mask)
             blobs[overlay_key] = overlay_jpeg(pending.encode.face.pixels, pending.encode.mask)
+            blobs[crop_key] = crop_jpeg(pending.encode.face.pixels)
         except (ValueError, OSError) as e:
             logger.error(
                 "stream %s: alert %s mask could not be encoded (%s); publishing the event without it",
@@ -113,9 +123,11 @@ def build_record(pending: _PendingAlert) -> SpoolRecord:
                 e,
                 extra={"stream_id": event.stream_id},
             )
-            blobs = {}
-            mask_key = overlay_key = ""
-    fields = alert_fields(event, mask_key, overlay_key, peak=pending.fields_peak)
+            blobs = {k: v for k, v in blobs.items() if k == pending.history_key}
+            mask_key = overlay_key = crop_key = ""
+    fields = alert_fields(
+        event, mask_key, overlay_key, peak=pending.fields_peak, crop_key=crop_key, history_key=pending.history_key
+    )
     return SpoolRecord(uuid.uuid4().hex, fields, blobs, time.time())
 
 
@@ -333,14 +345,18 @@ class RedisSink:
         known = self._open_alerts.get(event.alert_id)
         if event.phase is AlertPhase.END:
             self._open_alerts.pop(event.alert_id, None)
+        history_key = alert_history_key(self._prefix, event.alert_id) if event.history else ""
         if event.phase is AlertPhase.END or event.peak is None or (known is not None and known.peak is event.peak):
             if known is None:
-                return _PendingAlert(event, "", "", None, event.peak)
-            return _PendingAlert(event, known.mask_key, known.overlay_key, None, event.peak or known.peak)
+                return _PendingAlert(event, "", "", "", history_key, None, event.peak)
+            return _PendingAlert(
+                event, known.mask_key, known.overlay_key, known.crop_key, history_key, None, event.peak or known.peak
+            )
         mask_key = alert_mask_key(self._prefix, event.alert_id, event.sequence)
         overlay_key = alert_overlay_key(self._prefix, event.alert_id, event.sequence)
-        self._open_alerts[event.alert_id] = _OpenAlert(event.peak, mask_key, overlay_key)
-        return _PendingAlert(event, mask_key, overlay_key, event.peak, event.peak)
+        crop_key = alert_crop_key(self._prefix, event.alert_id, event.sequence)
+        self._open_alerts[event.alert_id] = _OpenAlert(event.peak, mask_key, overlay_key, crop_key)
+        return _PendingAlert(event, mask_key, overlay_key, crop_key, history_key, event.peak, event.peak)
 
     def _enforce_bound(self) -> None:
         while len(self._incoming) + self._spool.depth > self._max_events:

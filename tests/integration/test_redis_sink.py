@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,8 @@ async def test_alert_lifecycle_with_masks_in_order(redis_server: RedisServer, cl
     await sink.start()
     assert sink.reachable
     peak = make_score(value=0.95)
-    sink.publish_alert(make_event(AlertPhase.START, peak=peak, sequence=0))
+    start = make_event(AlertPhase.START, peak=peak, sequence=0, history=((-1.0, 0.4), (-0.5, 0.72), (0.0, 0.8)))
+    sink.publish_alert(start)
     sink.publish_alert(make_event(AlertPhase.UPDATE, peak=peak, sequence=1, score=0.9))  # same peak: same keys
     new_peak = make_score(value=0.99, mask=disk_mask(value=1.0))
     sink.publish_alert(make_event(AlertPhase.UPDATE, peak=new_peak, sequence=2, score=0.92))
@@ -80,6 +82,16 @@ async def test_alert_lifecycle_with_masks_in_order(redis_server: RedisServer, cl
     assert alerts[2]["mask_key"] == f"{PREFIX}:mask:cam1-1-1000:2"
     assert alerts[2]["overlay_key"] == f"{PREFIX}:overlay:cam1-1-1000:2"
     assert alerts[3]["mask_key"] == alerts[2]["mask_key"], "end carries the last keys"
+    assert alerts[2]["crop_key"] == f"{PREFIX}:crop:cam1-1-1000:2" == alerts[3]["crop_key"]
+    crop = await client.get(alerts[0]["crop_key"])
+    assert crop is not None and decode_jpeg(crop).shape == (64, 64, 3)
+    assert alerts[0]["history_key"] == f"{PREFIX}:history:cam1-1-1000" and alerts[1]["history_key"] == ""
+    history = json.loads(await client.get(alerts[0]["history_key"]))
+    assert [level for _t, level in history] == [0.4, 0.72, 0.8]
+    assert history[-1][0] == pytest.approx(start.ts, abs=1e-3) and history[0][0] == pytest.approx(
+        start.ts - 1.0, abs=1e-3
+    )
+    assert 0 < await client.ttl(alerts[0]["history_key"]) <= 600
     assert alerts[3]["reason"] == "below_threshold"
     assert alerts[3]["peak_score"] == pytest.approx(0.85)  # the end event's own value; its box from the last peak
 

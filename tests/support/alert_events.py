@@ -59,6 +59,7 @@ def make_event(
     with_peak: bool = True,
     reason: str = "",
     ts: float | None = None,
+    history: tuple[tuple[float, float], ...] = (),
 ) -> AlertEvent:
     """An alert event; a fresh peak `Score` is made unless `peak` is given or `with_peak` is false."""
     if peak is None and with_peak:
@@ -78,6 +79,7 @@ def make_event(
         reason=reason,
         peak=peak,
         sequence=sequence,
+        history=history,
     )
 
 

@@ -58,7 +58,18 @@ def test_example_yaml_loads_and_documents_the_defaults() -> None:
     assert [s.id for s in config.enabled_streams()] == ["front-door", "lobby"]
     defaults = DaemonConfig()
     # The example states the defaults of every section: a drift between the two would mislead readers.
-    for section in ("ingest", "faces", "tracking", "inference", "scoring", "redis", "server", "api", "data_dir"):
+    for section in (
+        "ingest",
+        "faces",
+        "tracking",
+        "inference",
+        "scoring",
+        "redis",
+        "server",
+        "api",
+        "console",
+        "data_dir",
+    ):
         assert getattr(config, section) == getattr(defaults, section), section
 
 
@@ -86,7 +97,7 @@ def _models(model: type[BaseModel], seen: set[type[BaseModel]]) -> None:
 def test_every_field_of_every_section_is_described() -> None:
     models: set[type[BaseModel]] = set()
     _models(DaemonConfig, models)
-    assert len(models) == 12
+    assert len(models) == 13
     for model in models:
         assert model.model_config.get("extra") == "forbid", model.__name__
         for name, field in model.model_fields.items():

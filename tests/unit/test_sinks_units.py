@@ -235,7 +235,7 @@ def test_overlay_resizes_a_mask_of_another_size() -> None:
 
 def test_alert_fields_round_trip_through_redis_bytes() -> None:
     event = make_event(AlertPhase.UPDATE, sequence=3, score=0.8123456789)
-    fields = alert_fields(event, "p:mask:a:3", "p:overlay:a:3")
+    fields = alert_fields(event, "p:mask:a:3", "p:overlay:a:3", crop_key="p:crop:a:3", history_key="p:history:a")
     assert tuple(fields) == ALERT_FIELDS
     assert all(isinstance(v, str) for v in fields.values())
     raw = {k.encode(): v.encode() for k, v in fields.items()}  # what XREAD returns
@@ -259,6 +259,8 @@ def test_alert_fields_round_trip_through_redis_bytes() -> None:
         "frame_size": [640, 360],
         "mask_key": "p:mask:a:3",
         "overlay_key": "p:overlay:a:3",
+        "crop_key": "p:crop:a:3",
+        "history_key": "p:history:a",
         "model": "test-model-1",
     }
 
