@@ -92,3 +92,44 @@ def test_split_by_source_keeps_each_file_on_one_side() -> None:
     train, val = crops.split_by_source(0.3, seed=3)
     assert len(train) + len(val) == 40 and len(val) > 0
     assert not set(train.sources) & set(val.sources)
+
+
+class _CountingForgeries(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
+    """Stands in for a `ForgeDataset`: deterministic items, counting how often one is forged."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __len__(self) -> int:
+        return 1000
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        self.calls += 1
+        rng = np.random.default_rng(index)
+        crop = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+        mask = (rng.random((16, 16)) > 0.5).astype(np.float32) * (index % 2)
+        return {
+            "images01": torch.from_numpy(crop).permute(2, 0, 1).float() / 255,
+            "masks": torch.from_numpy(mask),
+            "is_fake": torch.tensor(float(index % 2)),
+            "has_mask": torch.tensor(True),
+        }
+
+
+def test_forged_pool_is_exact_and_forged_only_once(tmp_path: Path) -> None:
+    from streamguard.train.pipeline import forged_pool
+
+    source = _CountingForgeries()
+    summary: dict[str, object] = {"forge": {"seed": 0}}
+    pool = forged_pool(source, 40, tmp_path, summary, workers=0)  # type: ignore[arg-type]
+    assert source.calls == 40 and len(pool) == 40
+    for i in (0, 7, 39):
+        item = source[i]
+        assert np.array_equal(pool.crops[i], (item["images01"] * 255).round().byte().permute(1, 2, 0).numpy())
+        assert np.array_equal(pool.masks[i], item["masks"].numpy().astype(np.uint8))
+        assert pool.is_fake[i] == bool(i % 2)
+    again = _CountingForgeries()
+    cached = forged_pool(again, 40, tmp_path, summary, workers=0)  # type: ignore[arg-type]
+    assert again.calls == 0 and np.array_equal(cached.crops, pool.crops)
+    other = forged_pool(again, 40, tmp_path, {"forge": {"seed": 1}}, workers=0)  # type: ignore[arg-type]
+    assert again.calls == 40 and len(other) == 40  # another recipe is another pool
