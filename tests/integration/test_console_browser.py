@@ -103,9 +103,12 @@ async def test_console_login_preview_alert_feed_detail_and_acknowledgement(
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
     requests: list[str] = []
     context.on("request", lambda request: requests.append(request.url))
+    failures: list[tuple[int, str]] = []
+    context.on("response", lambda r: failures.append((r.status, r.url.removeprefix(base))) if r.status >= 400 else None)
     page = await context.new_page()
     console_errors: list[str] = []
     page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: console_errors.append(str(error)))
     try:
         # Not logged in: the console sends the browser to the login form. A wrong token is refused.
         await page.goto(base + "/")
@@ -197,6 +200,8 @@ async def test_console_login_preview_alert_feed_detail_and_acknowledgement(
         # A request with a wrong token is refused by the console API too.
         refused = await page.request.get(base + "/console/api/streams", headers={"Authorization": "Bearer nope"})
         assert refused.status == 401
+    except Exception as e:
+        raise AssertionError(f"{e}\nbrowser console errors: {console_errors}\nfailed: {failures}") from e
     finally:
         await context.close()
         await daemon.stop()
@@ -204,7 +209,8 @@ async def test_console_login_preview_alert_feed_detail_and_acknowledgement(
 
     outside = [url for url in requests if not url.startswith((base + "/", "blob:", "data:"))]
     assert requests and not outside, outside
-    assert not [e for e in console_errors if "favicon" not in e], console_errors
+    assert failures == [(401, "/console/login")], failures  # only the wrong token was refused
+    assert not [e for e in console_errors if "Failed to load resource" not in e], console_errors
 
 
 async def changed(page: Page, stream_id: str, first: str | None) -> bool:

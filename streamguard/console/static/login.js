@@ -8,6 +8,11 @@ function showError(message) {
   errorLine.hidden = false;
 }
 
+// The no-JS fallback redirects back here with ?error=name|token.
+const FALLBACK_ERRORS = { name: 'enter a valid name', token: 'wrong token' };
+const fallbackError = new URLSearchParams(location.search).get('error');
+if (fallbackError) showError(FALLBACK_ERRORS[fallbackError] ?? 'login failed');
+
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   errorLine.hidden = true;
