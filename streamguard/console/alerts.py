@@ -69,11 +69,11 @@ class AlertDetail:
 
     @property
     def state(self) -> str:
-        """``open``, ``ended``, ``acknowledged`` or ``dismissed`` (the latest of them, by entry order)."""
-        state = "open"
-        for entry in self.entries:
-            state = {"end": "ended", "ack": "acknowledged", "dismiss": "dismissed"}.get(entry.get("event", ""), state)
-        return state
+        """``acknowledged`` or ``dismissed`` (the latest operator decision sticks), else ``ended`` or ``open``."""
+        decisions = [e["event"] for e in self.entries if e.get("event") in {"ack", "dismiss"}]
+        if decisions:
+            return "acknowledged" if decisions[-1] == "ack" else "dismissed"
+        return "ended" if any(e.get("event") == "end" for e in self.entries) else "open"
 
     def latest_with(self, key_field: str) -> dict[str, Any] | None:
         """The newest pipeline entry whose `key_field` (``crop_key``...) is set."""

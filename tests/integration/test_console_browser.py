@@ -197,6 +197,21 @@ async def test_console_login_preview_alert_feed_detail_and_acknowledgement(
         assert ack["note"] == "checked by the browser test" and ack["stream_id"] == "cam"
         await page.screenshot(path=str(shots / "alert-acknowledged.png"))
 
+        # Back on the overview the row shows the new state, and the filters select by it.
+        await page.click("[data-testid=back]")
+        acked_row = page.locator(f'[data-testid=alert-row][data-alert-id="{start["alert_id"]}"]')
+        await page.wait_for_function(
+            'id => document.querySelector(`[data-testid=alert-row][data-alert-id="${id}"]`)?.dataset.state'
+            " === 'acknowledged'",
+            arg=start["alert_id"],
+            timeout=10_000,
+        )
+        await page.select_option("[data-testid=filter-state]", "dismissed")
+        await acked_row.wait_for(state="hidden", timeout=5_000)
+        await page.select_option("[data-testid=filter-state]", "acknowledged")
+        await page.select_option("[data-testid=filter-stream]", "cam")
+        await acked_row.wait_for(state="visible", timeout=5_000)
+
         # A request with a wrong token is refused by the console API too.
         refused = await page.request.get(base + "/console/api/streams", headers={"Authorization": "Bearer nope"})
         assert refused.status == 401

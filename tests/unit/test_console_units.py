@@ -127,13 +127,15 @@ def test_alert_detail_folds_entries_into_state_acks_and_latest_images() -> None:
         ],
     )
     summary = detail.summary()
-    assert summary["state"] == "ended"
+    assert summary["state"] == "acknowledged"  # the operator's decision sticks past later detector events
     assert summary["peak_score"] == 0.97 and summary["ended_at"] == 110.0 and summary["reason"] == "below_threshold"
     assert summary["acks"] == [{"event": "ack", "by": "ada", "ts": 105.5, "note": "seen"}]
     latest = detail.latest_with("crop_key")
     assert latest is not None and latest["sequence"] == 1
     detail.entries.append(entry(5, event="dismiss", by="bob"))
     assert detail.state == "dismissed"
+    assert AlertDetail("a", [e for e in detail.entries if e["event"] in {"start", "end"}]).state == "ended"
+    assert AlertDetail("a", detail.entries[:2]).state == "open"
     assert entry_json("9-0", {"score": "nan"})["score"] is None  # JSON-safe
 
 

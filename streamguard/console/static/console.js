@@ -266,22 +266,23 @@ function foldEntry(e) {
   if (typeof e.opened_at === 'number') a.opened_at = e.opened_at;
   if (typeof e.peak_score === 'number') a.peak_score = Math.max(a.peak_score ?? 0, e.peak_score);
 
+  // An operator's decision sticks: later detector updates keep `live` current but do not undo it.
   switch (e.event) {
     case 'start':
     case 'update':
-      a.state = 'open';
       a.live = true;
+      if (!a.operatorState) a.state = 'open';
       break;
     case 'end':
-      a.state = 'ended';
       a.live = false;
       a.reason = e.reason ?? '';
+      if (!a.operatorState) a.state = 'ended';
       break;
     case 'ack':
-      a.state = 'acknowledged';
+      a.operatorState = a.state = 'acknowledged';
       break;
     case 'dismiss':
-      a.state = 'dismissed';
+      a.operatorState = a.state = 'dismissed';
       break;
   }
   a.dirty = true;
