@@ -11,8 +11,9 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -20,6 +21,7 @@ from aiohttp.typedefs import Handler
 from redis.exceptions import RedisError
 
 from streamguard import __version__
+from streamguard.api.errors import json_error
 from streamguard.config import DaemonConfig
 from streamguard.console.alerts import ALERT_ID, ENTRY_ID, IMAGE_KINDS, AlertStore, sse_message
 from streamguard.console.preview import PreviewCache
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from streamguard.daemon.core import Daemon
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
@@ -312,12 +315,12 @@ class Console:
     def _viewer(self, request: web.Request) -> Viewer:
         viewer = self.auth.viewer(request)
         if viewer is None:
-            raise _http_error(web.HTTPUnauthorized, "log in at /login")
+            raise json_error(web.HTTPUnauthorized, "log in at /login")
         return viewer
 
     def _require_store(self) -> AlertStore:
         if self._store is None:
-            raise _http_error(web.HTTPServiceUnavailable, "the console is not connected to Redis yet")
+            raise json_error(web.HTTPServiceUnavailable, "the console is not connected to Redis yet")
         return self._store
 
     def _file(self, name: str) -> web.StreamResponse:
@@ -356,26 +359,31 @@ def _is_console_path(path: str) -> bool:
 def _alert_id(request: web.Request) -> str:
     alert_id = request.match_info["alert_id"]
     if not ALERT_ID.fullmatch(alert_id):
-        raise _http_error(web.HTTPNotFound, "not an alert id")
+        raise json_error(web.HTTPNotFound, "not an alert id")
     return alert_id
 
 
-async def _redis_call(call: Any) -> Any:
+async def _redis_call(call: Awaitable[T]) -> T:
     try:
         return await call
     except RedisError as e:
-        raise _http_error(web.HTTPServiceUnavailable, f"Redis is unavailable: {type(e).__name__}") from e
+        raise json_error(web.HTTPServiceUnavailable, f"Redis is unavailable: {type(e).__name__}") from e
 
 
 async def _read_json(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
-        raise _http_error(web.HTTPRequestEntityTooLarge, "body too large", max_size=MAX_JSON_BYTES)
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=MAX_JSON_BYTES,
+            actual_size=request.content_length,
+            text=json.dumps({"error": f"body too large (at most {MAX_JSON_BYTES} bytes)"}),
+            content_type="application/json",
+        )
     try:
         body = json.loads(await request.read())
     except (ValueError, UnicodeDecodeError) as e:
-        raise _http_error(web.HTTPBadRequest, f"body is not JSON: {e}") from e
+        raise json_error(web.HTTPBadRequest, f"body is not JSON: {e}") from e
     if not isinstance(body, dict):
-        raise _http_error(web.HTTPBadRequest, "body must be a JSON object")
+        raise json_error(web.HTTPBadRequest, "body must be a JSON object")
     return body
 
 
@@ -383,11 +391,7 @@ def _check_same_origin(request: web.Request) -> None:
     """Refuse state-changing requests sent by another site's page (SameSite=Strict is the first line)."""
     origin = request.headers.get("Origin")
     if origin is not None and origin != f"{request.scheme}://{request.host}":
-        raise _http_error(web.HTTPForbidden, "cross-origin request refused")
-
-
-def _http_error(kind: Any, message: str, **kwargs: Any) -> web.HTTPException:
-    return kind(text=json.dumps({"error": message}), content_type="application/json", **kwargs)  # type: ignore[no-any-return]
+        raise json_error(web.HTTPForbidden, "cross-origin request refused")
 
 
 def _json_error(status: int, message: str) -> web.Response:

@@ -26,7 +26,7 @@ from streamguard.config import DaemonConfig
 from streamguard.daemon import Daemon
 from streamguard.demo.clip import write_demo_clip
 from streamguard.model.detector import Detector
-from tests.support.browser import find_chromium
+from tests.support.browser import QUIET_FLAGS, find_chromium
 from tests.support.daemon_checks import alert_entries, wait_for
 from tests.support.redis_server import RedisServer
 
@@ -37,17 +37,7 @@ IMAGE_LOADED = """name => {
   const image = document.querySelector(`[data-testid=${name}]`);
   return image !== null && image.complete && image.naturalWidth > 0;
 }"""
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--disable-features=MediaRouter,OptimizationHints,Translate",
-]
+CHROMIUM_ARGS = [*QUIET_FLAGS, "--disable-features=MediaRouter,OptimizationHints,Translate"]
 
 
 def artifacts_dir() -> Path:

@@ -34,19 +34,25 @@ def write_y4m(clip: Path, out: Path) -> Path:
     return out
 
 
+QUIET_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+)
+"""Headless Chromium in a container, making no request of its own (updates, sync, default apps)."""
+
+
 def start_chromium(binary: str, url: str, y4m: Path, profile: Path, log: Path) -> subprocess.Popen[bytes]:
     """Open `url` in headless Chromium with `y4m` as the camera; WebRTC may use loopback; no background traffic."""
     args = [
         binary,
         "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-default-apps",
+        *QUIET_FLAGS,
         "--disable-features=WebRtcHideLocalIpsWithMdns,MediaRouter,OptimizationHints",
         "--allow-loopback-in-peer-connection",
         "--use-fake-ui-for-media-stream",
