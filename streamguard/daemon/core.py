@@ -344,6 +344,7 @@ def stream_state(handle: StreamHandle) -> dict[str, str | int | float]:
         "reconnects": stats.reconnects,
         "decoded": stats.decoded,
         "analyzed": status.analyzed,
+        "failed": status.failed,
         "dropped": stats.dropped_total,
         "last_error": stats.last_error,
     }

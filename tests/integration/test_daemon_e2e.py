@@ -117,6 +117,7 @@ async def test_forged_rtsp_stream_alerts_clean_file_does_not_and_bad_streams_are
         assert metric_value(body, "streamguard_frames_decoded_total", stream="clean") == clean.n_frames
         analysed = metric_value(body, "streamguard_frames_analyzed_total", stream="clean")
         assert analysed == int(clean_state[b"analyzed"]) >= 0.8 * clean.n_frames / clean.fps * 5
+        assert clean_state[b"failed"] == b"0"
         entries = await alert_entries(client)
         for event in ("start", "end"):
             count = sum(e["event"] == event for e in entries)
