@@ -24,6 +24,9 @@ class ConsoleConfig(StrictModel):
     preview_width: int = Field(
         default=640, ge=160, le=1920, description="Width of preview JPEGs in pixels (frames are scaled down to it)."
     )
+    max_feeds: int = Field(
+        default=32, ge=1, le=1000, description="Concurrent alerts-feed connections (each holds a Redis connection)."
+    )
     backlog: int = Field(
         default=100, ge=0, le=10000, description="Alerts-stream entries replayed to a new alerts-feed connection."
     )

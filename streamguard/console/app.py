@@ -209,6 +209,8 @@ class Console:
         """``GET /console/api/alerts/events``: Server-Sent Events of the alerts stream, resumable by id."""
         self._viewer(request)
         store = self._require_store()
+        if len(self._feeds) >= self.config.max_feeds:
+            return _json_error(503, f"too many alert feeds open ({self.config.max_feeds}); close a console tab")
         resume_from = request.headers.get("Last-Event-ID") or request.query.get("after")
         if resume_from is not None and not ENTRY_ID.fullmatch(resume_from):
             return _json_error(400, "Last-Event-ID must be an alerts-stream entry id like 1700000000000-0")
@@ -221,7 +223,7 @@ class Console:
             self._feeds.add(task)
         try:
             await response.write(f"retry: {FEED_RETRY_MS}\n\n".encode())
-            await self._follow(store, response, resume_from)
+            await self._follow(store, request, response, resume_from)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -229,7 +231,9 @@ class Console:
                 self._feeds.discard(task)
         return response
 
-    async def _follow(self, store: AlertStore, response: web.StreamResponse, resume_from: str | None) -> None:
+    async def _follow(
+        self, store: AlertStore, request: web.Request, response: web.StreamResponse, resume_from: str | None
+    ) -> None:
         last_id = resume_from
         while last_id is None and not self._closing.is_set():
             try:
@@ -241,7 +245,8 @@ class Console:
             for entry in backlog:
                 await response.write(sse_message(entry))
         heartbeat_at = time.monotonic() + FEED_HEARTBEAT_S
-        while not self._closing.is_set() and last_id is not None:
+        # A gone browser is noticed within one blocking read, not at the next write, so it frees its slot.
+        while not self._closing.is_set() and last_id is not None and _connected(request):
             try:
                 entries = await store.after(last_id, FEED_BLOCK_MS)
             except RedisError as e:
@@ -350,6 +355,11 @@ class Console:
         if isinstance(response, web.HTTPException):
             raise response
         return response
+
+
+def _connected(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
 
 
 def _is_console_path(path: str) -> bool:

@@ -17,6 +17,7 @@ from streamguard.config import DaemonConfig
 from streamguard.daemon import Daemon
 from streamguard.model.detector import Detector
 from streamguard.sinks.encoding import crop_jpeg
+from tests.support.daemon_checks import wait_for
 from tests.support.redis_server import RedisServer
 
 TOKEN = "console-api-token"  # noqa: S105 - a test token
@@ -32,7 +33,7 @@ def config(tmp_path: Path, redis_url: str, model: Path, *, token: str | None, **
             "server": {"listen": "127.0.0.1:0"},
             "data_dir": str(tmp_path / "data"),
             "api": api,
-            "console": {"backlog": 2, **console},
+            "console": {"backlog": 2, "max_feeds": 2, **console},
         }
     )
 
@@ -93,7 +94,7 @@ async def read_events(
 async def test_login_is_required_and_the_feed_replays_then_resumes_after_the_last_id(
     running: tuple[Daemon, str, aioredis.Redis],
 ) -> None:
-    _daemon, base, client = running
+    daemon, base, client = running
     first = [await add_alert(client, f"old-{i}", "start", opened_at="1.0") for i in range(3)]
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         async with http.get(f"{base}/", allow_redirects=False) as response:
@@ -117,8 +118,22 @@ async def test_login_is_required_and_the_feed_replays_then_resumes_after_the_las
         # Reconnecting with Last-Event-ID resumes right after it: nothing lost, nothing repeated.
         resumed = await read_events(http, f"{base}/console/api/alerts/events", 2, {"Last-Event-ID": first[0]})
         assert [e[0] for e in resumed] == first[1:]
+
+        # Feeds are bounded (each holds a Redis connection); closed ones free their slot within a blocking read.
+        async def no_feeds() -> bool:
+            return not daemon.console._feeds  # type: ignore[union-attr]
+
+        await wait_for(no_feeds, within_s=5)
         async with http.get(f"{base}/console/api/alerts/events", headers={"Last-Event-ID": "nonsense"}) as response:
             assert response.status == 400
+
+        async with (
+            http.get(f"{base}/console/api/alerts/events") as one,
+            http.get(f"{base}/console/api/alerts/events") as two,
+        ):
+            assert one.status == two.status == 200
+            async with http.get(f"{base}/console/api/alerts/events") as three:
+                assert three.status == 503
 
 
 async def test_alert_detail_images_history_and_acknowledgement(running: tuple[Daemon, str, aioredis.Redis]) -> None:
