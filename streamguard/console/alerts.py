@@ -22,6 +22,7 @@ from streamguard.sinks.encoding import (
     alert_mask_key,
     alert_overlay_key,
     alerts_key,
+    decode_text,
     parse_alert_fields,
 )
 
@@ -120,14 +121,14 @@ class AlertStore:
     async def backlog(self, count: int) -> tuple[list[dict[str, Any]], str]:
         """The last `count` entries (oldest first) and the id to follow the stream from (no entry is missed)."""
         newest: Any = await self.client.xrevrange(self.key, count=max(count, 1))
-        entries = [entry_json(_text(i), f) for i, f in reversed(newest)]
+        entries = [entry_json(decode_text(i), f) for i, f in reversed(newest)]
         follow_from = entries[-1]["entry_id"] if entries else "0-0"
         return (entries[-count:] if count else []), follow_from
 
     async def after(self, last_id: str, block_ms: int, count: int = 100) -> list[dict[str, Any]]:
         """Entries after `last_id`, waiting up to `block_ms` for the first."""
         reply: Any = await self.client.xread({self.key: last_id}, count=count, block=block_ms)
-        return [entry_json(_text(i), f) for _stream, items in reply or [] for i, f in items]
+        return [entry_json(decode_text(i), f) for _stream, items in reply or [] for i, f in items]
 
     async def detail(self, alert_id: str) -> AlertDetail | None:
         """All entries of one alert (searched newest first, back to its start entry), or ``None``."""
@@ -136,12 +137,12 @@ class AlertStore:
         for _ in range(SCAN_PAGES):
             page: Any = await self.client.xrevrange(self.key, max=upper, count=SCAN_PAGE)
             for raw_id, fields in page:
-                entry = entry_json(_text(raw_id), fields)
+                entry = entry_json(decode_text(raw_id), fields)
                 if entry.get("alert_id") == alert_id:
                     found.append(entry)
             if len(page) < SCAN_PAGE or any(e["event"] == "start" for e in found):
                 break
-            upper = "(" + _text(page[-1][0])
+            upper = "(" + decode_text(page[-1][0])
         if not any(e.get("event") in {"start", "update", "end"} for e in found):
             return None
         return AlertDetail(alert_id, list(reversed(found)))
@@ -177,8 +178,4 @@ class AlertStore:
             "note": note,
         }
         entry_id: Any = await self.client.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
-        return _text(entry_id)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+        return decode_text(entry_id)

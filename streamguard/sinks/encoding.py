@@ -246,8 +246,8 @@ def parse_alert_fields(raw: Mapping[bytes, bytes] | Mapping[str, str] | Mapping[
     """
     parsed: dict[str, Any] = {}
     for key, value in raw.items():
-        name = _text(key)
-        parsed[name] = _typed_value(name, _text(value))
+        name = decode_text(key)
+        parsed[name] = _typed_value(name, decode_text(value))
     return parsed
 
 
@@ -264,7 +264,8 @@ def _typed_value(name: str, text: str) -> Any:
     return text
 
 
-def _text(value: bytes | str | Any) -> str:
+def decode_text(value: bytes | str | Any) -> str:
+    """A Redis reply value (bytes or str) as text; undecodable bytes are replaced, never raised on."""
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return str(value)
