@@ -96,6 +96,10 @@ def train(
     pool: Annotated[
         int, typer.Option(min=0, help="With --forge: forge N items once (cached) and train epochs over them.")
     ] = 0,
+    paired: Annotated[
+        bool,
+        typer.Option(help="With --forge: train on (real, fake) pairs of one face, degraded alike (SBI recipe)."),
+    ] = True,
     cache: Annotated[
         Path | None, typer.Option(help="With --forge: face cache (default OUT's folder/.face_cache).")
     ] = None,
@@ -124,9 +128,8 @@ def train(
         get_variant(variant)
         config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed, num_workers=workers)
         if forge is not None:
-            forge_options = ForgeOptions(
-                forge, cache or out.parent / ".face_cache", families, steps_per_epoch=steps_per_epoch, pool=pool
-            )
+            face_cache = cache or out.parent / ".face_cache"
+            forge_options = ForgeOptions(forge, face_cache, families, steps_per_epoch, pool=pool, paired=paired)
             result = train_model_forged(variant, forge_options, config, out, resume=resume, log=log)
         else:
             assert data is not None  # noqa: S101 - checked above

@@ -35,6 +35,8 @@ DONOR_CANDIDATES = 8
 """A swap's donor is the one of this many random other people whose head pose is closest to the target's."""
 MIN_CROP_MASK_SHARE = 0.002
 """A fake whose label mask covers less of the final crop than this is redrawn."""
+PAIR_STREAM = 1
+"""Third seed word of paired items, so pair ``k`` and unpaired item ``k`` draw from different streams."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ def make_context_sample(
     method: str | None,
     realism: RealismConfig | None = None,
     target_index: int | None = None,
+    realism_rng: np.random.Generator | None = None,
 ) -> ContextSample:
     """One real (``method=None``) or forged context crop, with stream realism applied.
 
@@ -95,6 +98,8 @@ def make_context_sample(
         method: The forgery method, or None for a real.
         realism: The realism chain; None applies none.
         target_index: The bank face to use; drawn from ``rng`` when None.
+        realism_rng: Random source of the realism chain; ``rng`` when None. Two generators with the same seed
+            degrade a real and its fake identically.
 
     Raises:
         ForgeError: When the method needs another person and the bank has nobody else, or the mask is empty.
@@ -113,7 +118,7 @@ def make_context_sample(
         attribute, regions, sources = sample.attribute, sample.regions, sample.sources
     steps: list[str] = []
     if realism is not None:
-        image, mask, steps = apply_realism(image, mask, rng, realism)
+        image, mask, steps = apply_realism(image, mask, realism_rng or rng, realism)
     box = _mirror(face.box, image.shape[1]) if "flip" in steps else face.box
     return ContextSample(
         image=image, mask=mask, box=box, is_fake=method is not None, method=method or "", attribute=attribute,
@@ -184,6 +189,9 @@ class ForgeDataset(Dataset[dict[str, torch.Tensor]]):
         crop_scale: Crop side relative to the face box (the shared 1.3).
         box_jitter: Random shift and scale of the face box, as a share of its size.
         with_labels: Add the SOML label tensors.
+        paired: Items come in pairs from one face: item ``2k`` is the real and ``2k + 1`` its fake, with the
+            same face box jitter and the same realism draws (SBI's recipe), so the only cue that tells them
+            apart is the manipulation itself, not identity, background or compression.
 
     Raises:
         ValueError: When the bank is empty or no method is left.
@@ -203,6 +211,7 @@ class ForgeDataset(Dataset[dict[str, torch.Tensor]]):
         crop_scale: float = DEFAULT_CROP_SCALE,
         box_jitter: float = 0.05,
         with_labels: bool = False,
+        paired: bool = False,
     ) -> None:
         if len(bank) == 0:
             raise ValueError("the face bank is empty")
@@ -220,6 +229,8 @@ class ForgeDataset(Dataset[dict[str, torch.Tensor]]):
         self.crop_scale = crop_scale
         self.box_jitter = box_jitter
         self.with_labels = with_labels
+        self.paired = paired
+        self._last_pair: tuple[int, tuple[CropSample, CropSample]] | None = None
 
     def __len__(self) -> int:
         return self.length
@@ -245,6 +256,44 @@ class ForgeDataset(Dataset[dict[str, torch.Tensor]]):
                 return crop
         raise ForgeError(f"item {index}: no usable {'fake' if is_fake else 'real'} after {MAX_ATTEMPTS} attempts")
 
+    def sample_pair(self, pair: int, *, method: str | None = None) -> tuple[CropSample, CropSample]:
+        """Pair ``pair`` as arrays: a real face and its fake, degraded and cropped identically.
+
+        Args:
+            pair: Pair index (items ``2 * pair`` and ``2 * pair + 1`` of a paired dataset).
+            method: Force the forgery method; drawn from `methods` when None.
+        """
+        rng = np.random.default_rng([self.seed, pair, PAIR_STREAM])
+        for _ in range(MAX_ATTEMPTS):
+            name = method or self.methods[int(rng.integers(len(self.methods)))]
+            target = int(rng.integers(len(self.bank)))
+            realism_seed = int(rng.integers(2**63))
+            try:
+                fake = make_context_sample(
+                    self.bank, rng, method=name, realism=self.realism, target_index=target,
+                    realism_rng=np.random.default_rng(realism_seed),
+                )  # fmt: skip
+            except ForgeError:
+                continue
+            real = make_context_sample(
+                self.bank, rng, method=None, realism=self.realism, target_index=target,
+                realism_rng=np.random.default_rng(realism_seed),
+            )  # fmt: skip
+            box = jitter_box(fake.box, rng, self.box_jitter)
+            fake_crop = crop_context(fake, box, self.size, self.crop_scale)
+            if fake_crop.mask.mean() >= MIN_CROP_MASK_SHARE:
+                return crop_context(real, box, self.size, self.crop_scale), fake_crop
+        raise ForgeError(f"pair {pair}: no usable fake after {MAX_ATTEMPTS} attempts")
+
+    def item(self, index: int) -> CropSample:
+        """Item ``index`` as arrays: `sample` or, for a paired dataset, one side of `sample_pair`."""
+        if not self.paired:
+            return self.sample(index)
+        # `PairedSampler` asks for 2k and 2k + 1 in a row (in one worker): the second costs nothing.
+        if self._last_pair is None or self._last_pair[0] != index // 2:
+            self._last_pair = (index // 2, self.sample_pair(index // 2))
+        return self._last_pair[1][index % 2]
+
     def crop_arrays(self, n: int, start: int = 0) -> dict[str, Any]:
         """Items ``start..start+n-1`` stacked as arrays, keyed like `streamguard.train.data.CropSet`'s fields.
 
@@ -252,7 +301,7 @@ class ForgeDataset(Dataset[dict[str, torch.Tensor]]):
         ``masks`` ``(n, S, S)`` uint8 in {0, 1}, ``has_mask`` all True, ``is_fake``, ``sources`` (the target's
         identifier) and ``groups`` (the method, ``real`` for reals).
         """
-        items = [self.sample(start + k) for k in range(n)]
+        items = [self.item(start + k) for k in range(n)]
         return {
             "crops": np.stack([it.crop for it in items]) if items else np.zeros((0, self.size, self.size, 3), np.uint8),
             "masks": np.stack([it.mask.astype(np.uint8) for it in items])
@@ -265,7 +314,10 @@ class ForgeDataset(Dataset[dict[str, torch.Tensor]]):
         }
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        item = self.sample(int(index))
+        return self.as_tensors(self.item(int(index)))
+
+    def as_tensors(self, item: CropSample) -> dict[str, torch.Tensor]:
+        """One crop sample as the tensor dict `__getitem__` returns."""
         batch = {
             "images01": crops_to_tensor(item.crop[np.newaxis])[0],
             "masks": torch.from_numpy(np.ascontiguousarray(item.mask, dtype=np.float32)),
@@ -337,6 +389,7 @@ def forge_training_data(
     frames_per_video: int = 16,
     realism: RealismConfig | None = None,
     val_share: float = 0.15,
+    paired: bool = False,
 ) -> ForgeTrainingData:
     """Face banks of the training and validation people, the on-the-fly training set and a fixed validation set.
 
@@ -351,6 +404,7 @@ def forge_training_data(
         frames_per_video: Frames cached per video.
         realism: Stream realism for both sets; the default `RealismConfig` when None.
         val_share: Share of identity groups held out for validation among files outside the committed split.
+        paired: Make the training set a paired `ForgeDataset` (validation stays unpaired, like test data).
 
     Raises:
         ForgeError: When either side ends up without faces.
@@ -369,12 +423,13 @@ def forge_training_data(
         sizes = f"{len(banks[0])} and {len(banks[1])} faces"
         raise ForgeError(f"{real_dir}: no faces on the training or the validation side ({sizes})")
     options: dict[str, Any] = {"families": families, "methods": methods, "realism": config}
-    train = ForgeDataset(banks[0], length=length, seed=seed, **options)
+    train = ForgeDataset(banks[0], length=length, seed=seed, paired=paired, **options)
     val = ForgeDataset(banks[1], length=n_val, seed=seed + 1, **options).crop_arrays(n_val)
     summary: dict[str, object] = {
         "forge": {
             "real_dir": str(real_dir), "methods": train.methods, "seed": seed, "length": length, "n_val": n_val,
             "train_bank": banks[0].summary(), "val_bank": banks[1].summary(), "realism": asdict(config),
+            "paired": paired,
         }
     }  # fmt: skip
     return ForgeTrainingData(train=train, val=val, summary=summary)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from streamguard.model.preprocess import crops_to_tensor
 
@@ -101,12 +101,17 @@ class CropSet:
 
 
 class CropDataset(Dataset[Batch]):
-    """Torch view of a `CropSet`, with an optional random horizontal flip applied to crop and mask alike."""
+    """Torch view of a `CropSet`, with an optional random horizontal flip applied to crop and mask alike.
 
-    def __init__(self, crops: CropSet, augment: bool = False, seed: int = 0) -> None:
+    ``paired`` marks a set stored as (real, fake) pairs at indices ``2k, 2k + 1`` (a paired forged pool):
+    training then draws them with `PairedSampler`.
+    """
+
+    def __init__(self, crops: CropSet, augment: bool = False, seed: int = 0, paired: bool = False) -> None:
         self.crops = crops
         self.augment = augment
         self.rng = np.random.default_rng(seed)
+        self.paired = paired
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -121,3 +126,23 @@ class CropDataset(Dataset[Batch]):
             "is_fake": torch.tensor(float(self.crops.is_fake[i])),
             "has_mask": torch.tensor(bool(self.crops.has_mask[i])),
         }
+
+
+class PairedSampler(Sampler[int]):
+    """Shuffled pairs: yields ``2k, 2k + 1`` together for pairs ``k`` in random order.
+
+    A batch then holds a real and its fake side by side (SBI's recipe), and a `ForgeDataset` worker that gets
+    both indices forges the pair once.
+    """
+
+    def __init__(self, length: int, generator: torch.Generator | None = None) -> None:
+        self.pairs = length // 2
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return 2 * self.pairs
+
+    def __iter__(self) -> Iterator[int]:
+        for pair in torch.randperm(self.pairs, generator=self.generator).tolist():
+            yield 2 * pair
+            yield 2 * pair + 1

@@ -26,7 +26,7 @@ from streamguard.model.detector import iter_batches, resolve_device
 from streamguard.model.losses import total_loss
 from streamguard.model.network import FAKE, REAL, YShapedAutoencoder, fake_logit
 from streamguard.model.preprocess import crops_to_tensor, normalize
-from streamguard.train.data import Batch, CropSet
+from streamguard.train.data import Batch, CropSet, PairedSampler
 
 # channels_last halves the CPU time of a training step at 256x256 (42 vs 91 ms per crop, measured on 2 cores).
 CHANNELS_LAST = torch.channels_last
@@ -132,6 +132,17 @@ def _segmentation_scores(pred: np.ndarray, rows: CropSet, pixel_acc: list[float]
             iou.append(metrics.mask_iou(pred[k], rows.masks[k]))
 
 
+def training_loader(train_data: Dataset[Batch], config: TrainConfig) -> DataLoader[Batch]:
+    """Shuffled batches of `train_data`; a paired set (``paired`` true) keeps each real beside its fake."""
+    generator = torch.Generator().manual_seed(config.seed)
+    paired = bool(getattr(train_data, "paired", False))
+    sampler = PairedSampler(len(train_data), generator) if paired else None  # type: ignore[arg-type]
+    return DataLoader(
+        train_data, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=False,
+        num_workers=config.num_workers, generator=generator, persistent_workers=config.num_workers > 0,
+    )  # fmt: skip
+
+
 def _cycle(loader: DataLoader[Batch], steps: int | None) -> Iterator[Batch]:
     if steps is None:
         yield from loader
@@ -220,11 +231,7 @@ def fit(
         start_epoch, best_auc, best_epoch = state["epoch"] + 1, state["best_auc"], state["best_epoch"]
         history, best_metrics = json.loads(state["history"]), json.loads(state["best_metrics"])
         log.write("resume", epoch=start_epoch, best_auc=best_auc)
-    generator = torch.Generator().manual_seed(config.seed)
-    loader = DataLoader(
-        train_data, batch_size=config.batch_size, shuffle=True, drop_last=False,
-        num_workers=config.num_workers, generator=generator, persistent_workers=config.num_workers > 0,
-    )  # fmt: skip
+    loader = training_loader(train_data, config)
     log.write("start", config=asdict(config), variant=model.spec.name, training=training_meta)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:

@@ -133,6 +133,8 @@ class ForgeOptions:
         pool: When > 0, forge this many training items once (cached in `cache`) and train epochs over them
             instead of forging every step: on a small CPU, forging costs ~5x the training step, so a fixed
             pool trains several times more steps per hour at the price of less variety.
+        paired: Train on (real, fake) pairs of one face with the same box jitter and realism draws, drawn
+            side by side into batches (`streamguard.train.data.PairedSampler`); validation stays unpaired.
     """
 
     real: Path
@@ -141,6 +143,7 @@ class ForgeOptions:
     steps_per_epoch: int = 100
     n_val: int = 512
     pool: int = 0
+    paired: bool = True
 
 
 def train_model_forged(
@@ -158,13 +161,15 @@ def train_model_forged(
     from streamguard.forge.dataset import forge_training_data
 
     data = forge_training_data(
-        options.real, options.cache, seed=config.seed, families=options.families, n_val=options.n_val
-    )
+        options.real, options.cache, seed=config.seed, families=options.families, n_val=options.n_val,
+        paired=options.paired,
+    )  # fmt: skip
     train_data: Dataset[Batch] = data.train
     summary = data.summary
     if options.pool > 0:
         pool = forged_pool(data.train, options.pool, options.cache, data.summary, config.num_workers)
-        train_data, summary = CropDataset(pool, augment=True, seed=config.seed), {**summary, "pool": options.pool}
+        train_data = CropDataset(pool, augment=True, seed=config.seed, paired=options.paired)
+        summary = {**summary, "pool": options.pool}
         config = replace(config, num_workers=0)  # the pool is in memory; workers would copy it
     else:
         config = replace(config, steps_per_epoch=options.steps_per_epoch)

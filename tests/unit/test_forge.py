@@ -24,7 +24,7 @@ from streamguard.forge.realism import NO_REALISM, RealismConfig, apply_realism, 
 from streamguard.forge.records import ForgedSample, LandmarkedFace
 from streamguard.forge.split import SPLIT_FILE, build_split, dump_split, load_split, read_manifest
 from streamguard.forge.writer import run_forge
-from streamguard.train.data import CropDataset, CropSet
+from streamguard.train.data import CropDataset, CropSet, PairedSampler
 from streamguard.vision.crop import FaceBox
 from streamguard.vision.detection import FaceDetector
 
@@ -317,6 +317,36 @@ def test_forge_dataset_items_match_the_training_batches(bank: FaceBank) -> None:
     assert kinds == {False, True}
     again = ForgeDataset(bank, length=16, seed=3, realism=RealismConfig())[4]
     assert all(torch.equal(again[k], dataset[4][k]) for k in again)
+
+
+@pytest.mark.parametrize("method", ["self_blend", "swap_hull"])
+def test_paired_items_differ_only_where_the_mask_says(bank: FaceBank, method: str) -> None:
+    dataset = ForgeDataset(bank, length=8, seed=2, paired=True, methods=[method], realism=NO_REALISM)
+    real, fake = dataset.sample_pair(1)
+    assert not real.context.is_fake and fake.context.is_fake and not real.mask.any() and fake.mask.any()
+    assert real.context.sources[0] == fake.context.sources[0]
+    changed = np.abs(real.context.image.astype(int) - fake.context.image.astype(int)).max(axis=2) > 0
+    assert changed.any() and not (changed & (fake.context.mask <= 0)).any()
+    # One face box for both: the crops match outside the mask and differ inside it.
+    diff = np.abs(real.crop.astype(float) - fake.crop.astype(float)).mean(axis=2)
+    inside = fake.mask > 0
+    assert diff[inside].mean() > 5 * diff[~inside].mean()
+    assert [dataset.item(i).context.is_fake for i in (2, 3)] == [False, True]
+
+
+def test_paired_items_share_the_realism_draws(bank: FaceBank) -> None:
+    dataset = ForgeDataset(bank, length=8, seed=5, paired=True, realism=RealismConfig(p_flip=1.0, p_h264=1.0))
+    real, fake = dataset.sample_pair(0)
+    assert real.context.realism == fake.context.realism and "flip" in real.context.realism
+    again = ForgeDataset(bank, length=8, seed=5, paired=True, realism=RealismConfig(p_flip=1.0, p_h264=1.0))
+    assert np.array_equal(again.sample_pair(0)[1].crop, fake.crop)
+
+
+def test_paired_sampler_keeps_pairs_side_by_side() -> None:
+    order = list(PairedSampler(10, torch.Generator().manual_seed(0)))
+    assert sorted(order) == list(range(10))
+    assert all(order[i] % 2 == 0 and order[i + 1] == order[i] + 1 for i in range(0, 10, 2))
+    assert order != list(range(10))
 
 
 def test_forge_dataset_families_filter_and_labels(bank: FaceBank) -> None:

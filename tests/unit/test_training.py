@@ -133,3 +133,20 @@ def test_forged_pool_is_exact_and_forged_only_once(tmp_path: Path) -> None:
     assert again.calls == 0 and np.array_equal(cached.crops, pool.crops)
     other = forged_pool(again, 40, tmp_path, {"forge": {"seed": 1}}, workers=0)  # type: ignore[arg-type]
     assert again.calls == 40 and len(other) == 40  # another recipe is another pool
+
+
+def test_paired_training_batches_hold_each_real_beside_its_fake() -> None:
+    from streamguard.train.loop import training_loader
+
+    n = 12
+    crops = np.repeat(np.arange(n, dtype=np.uint8)[:, None, None, None], 8, axis=1).repeat(8, 2).repeat(3, 3)
+    pairs = CropSet(
+        crops=crops, masks=np.zeros((n, 8, 8), np.uint8), has_mask=np.ones(n, bool),
+        is_fake=np.arange(n) % 2 == 1, sources=[str(i) for i in range(n)], groups=["g"] * n,
+    )  # fmt: skip
+    config = TrainConfig(batch_size=4, seed=1)
+    for paired in (True, False):
+        batches = list(training_loader(CropDataset(pairs, paired=paired), config))
+        ids = [(b["images01"][:, 0, 0, 0] * 255).round().long().tolist() for b in batches]
+        kept = all(batch[i + 1] == batch[i] + 1 and batch[i] % 2 == 0 for batch in ids for i in range(0, 4, 2))
+        assert sorted(i for batch in ids for i in batch) == list(range(n)) and kept == paired
