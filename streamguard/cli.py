@@ -51,7 +51,7 @@ def _main(
 
 @app.command()
 def variants(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
-    """List the six detector variants with parameter counts and multiply-adds at 256x256."""
+    """List the detector variants (Table 2 and ours) with parameter counts and multiply-adds at 256x256."""
     from streamguard.model.complexity import count_macs
     from streamguard.model.network import YShapedAutoencoder, count_parameters
     from streamguard.model.variants import VARIANTS

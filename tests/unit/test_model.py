@@ -1,4 +1,4 @@
-"""The Y-shaped autoencoder and its six variants: architecture, latent split, selection, filters, fusion."""
+"""The Y-shaped autoencoder, its six Table-2 variants and our ungated one: architecture, latent split, selection, filters, fusion."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ from streamguard.model.network import (
     select_half,
 )
 
-ALL_VARIANTS = ("ft_res", "ft", "deeper_ft", "proposed_old", "no_recon", "proposed_new")
+ALL_VARIANTS = ("ft_res", "ft", "deeper_ft", "proposed_old", "no_recon", "proposed_new", "proposed_dense")
 
 # Recorded from the code: a silent change of the layer list changes these.
 PARAMETER_COUNTS = {
     "proposed_new": 304_949,
+    "proposed_dense": 304_949,
     "proposed_old": 304_949,
     "ft_res": 197_379,
     "ft": 197_379,
@@ -67,10 +68,26 @@ def randomise_batchnorm(model: nn.Module, seed: int = 0) -> None:
 # --------------------------------------------------------------------------------------------- variants
 
 
-def test_all_six_variants_exist() -> None:
+def test_all_variants_exist() -> None:
     assert set(VARIANTS) == set(ALL_VARIANTS)
     for name in ALL_VARIANTS:
         assert get_variant(name).name == name
+
+
+def test_only_the_dense_variant_decodes_the_whole_latent() -> None:
+    torch.manual_seed(0)
+    dense = YShapedAutoencoder(get_variant("proposed_dense")).eval()
+    gated = YShapedAutoencoder(get_variant("proposed_new")).eval()
+    gated.load_state_dict(dense.state_dict())
+    assert count_parameters(dense) == count_parameters(gated)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        latent = dense.encode(x)
+        fake, real = torch.zeros(2, dtype=torch.long), torch.ones(2, dtype=torch.long)
+        dense_masks = [dense.decode_mask(latent, c) for c in (fake, real)]
+        gated_masks = [gated.decode_mask(latent, c) for c in (fake, real)]
+        assert torch.equal(dense_masks[0], dense_masks[1]) and not torch.equal(gated_masks[0], gated_masks[1])
+        assert torch.equal(dense(x, fake).seg_logits, dense(x, real).seg_logits)
 
 
 def test_unknown_variant_names_the_valid_ones() -> None:
