@@ -132,9 +132,15 @@ def _segmentation_scores(pred: np.ndarray, rows: CropSet, pixel_acc: list[float]
             iou.append(metrics.mask_iou(pred[k], rows.masks[k]))
 
 
-def training_loader(train_data: Dataset[Batch], config: TrainConfig) -> DataLoader[Batch]:
-    """Shuffled batches of `train_data`; a paired set (``paired`` true) keeps each real beside its fake."""
-    generator = torch.Generator().manual_seed(config.seed)
+def training_loader(train_data: Dataset[Batch], config: TrainConfig, start_epoch: int = 0) -> DataLoader[Batch]:
+    """Shuffled batches of `train_data`; a paired set (``paired`` true) keeps each real beside its fake.
+
+    The shuffle is seeded by ``(seed, start_epoch)``: a resumed run draws new orders instead of replaying
+    the first epochs' (with on-the-fly forging, the very same items).
+    """
+    generator = torch.Generator().manual_seed(
+        int(np.random.SeedSequence([config.seed, start_epoch]).generate_state(1)[0])
+    )
     paired = bool(getattr(train_data, "paired", False))
     sampler = PairedSampler(len(train_data), generator) if paired else None  # type: ignore[arg-type]
     return DataLoader(
@@ -231,7 +237,7 @@ def fit(
         start_epoch, best_auc, best_epoch = state["epoch"] + 1, state["best_auc"], state["best_epoch"]
         history, best_metrics = json.loads(state["history"]), json.loads(state["best_metrics"])
         log.write("resume", epoch=start_epoch, best_auc=best_auc)
-    loader = training_loader(train_data, config)
+    loader = training_loader(train_data, config, start_epoch)
     log.write("start", config=asdict(config), variant=model.spec.name, training=training_meta)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:

@@ -1,4 +1,4 @@
-"""The Y-shaped autoencoder, its six Table-2 variants and our ungated one: architecture, latent split, selection, filters, fusion."""
+"""The Y-shaped autoencoder, its Table-2 variants and our ungated one: architecture, selection, filters, fusion."""
 
 from __future__ import annotations
 

@@ -150,3 +150,17 @@ def test_paired_training_batches_hold_each_real_beside_its_fake() -> None:
         ids = [(b["images01"][:, 0, 0, 0] * 255).round().long().tolist() for b in batches]
         kept = all(batch[i + 1] == batch[i] + 1 and batch[i] % 2 == 0 for batch in ids for i in range(0, 4, 2))
         assert sorted(i for batch in ids for i in batch) == list(range(n)) and kept == paired
+
+
+def test_a_resumed_run_draws_a_new_order_not_the_first_epochs_again() -> None:
+    from streamguard.train.loop import training_loader
+
+    dataset = CropDataset(synthetic_crops(16))
+    config = TrainConfig(batch_size=16, seed=3)
+
+    def order(start_epoch: int) -> list[int]:
+        batch = next(iter(training_loader(dataset, config, start_epoch)))
+        return [round(float(x)) for x in batch["images01"].flatten(1).sum(1)]
+
+    assert order(0) == order(0) and order(4) == order(4)
+    assert order(4) != order(0)
