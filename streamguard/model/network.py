@@ -133,11 +133,8 @@ class YShapedAutoencoder(nn.Module):
         """
         if self.seg_head is None:
             return None
-        mask_logits: Tensor = self.seg_head(self.shared_decoder(self._decoder_input(latent, selected)))
+        mask_logits: Tensor = self.seg_head(self.shared_decoder(select_half(latent, selected)))
         return mask_logits
-
-    def _decoder_input(self, latent: Tensor, selected: Tensor) -> Tensor:
-        return select_half(latent, selected) if self.spec.gated_decoders else latent
 
     def forward(self, x: Tensor, true_class: Tensor | None = None) -> YNetOutput:
         """Run the network.
@@ -152,7 +149,7 @@ class YShapedAutoencoder(nn.Module):
         selected = activations.argmax(dim=1) if true_class is None else true_class.long()
         seg_logits = reconstruction = None
         if self.seg_head is not None or self.rec_head is not None:
-            features = self.shared_decoder(self._decoder_input(latent, selected))
+            features = self.shared_decoder(select_half(latent, selected))
             if self.seg_head is not None:
                 seg_logits = self.seg_head(features)
             if self.rec_head is not None:

@@ -1,4 +1,4 @@
-"""The six detector variants of Nguyen et al. (BTAS 2019), Table 2, and our ungated one, selectable by name.
+"""The six detector variants of Nguyen et al. (BTAS 2019), Table 2, and our residual-input one, selectable by name.
 
 Depth:
     * **deeper** — the reference layer list: nine 3x3 encoder convolutions (each down-sampling stage is a
@@ -39,10 +39,6 @@ class VariantSpec:
         rec_weight: Weight of the reconstruction loss (ignored without a reconstruction branch).
         rec_loss: `l1` or `l2` reconstruction loss.
         description: One line for `streamguard variants`.
-        gated_decoders: Whether the decoders read only the selected half of the latent (the paper's design:
-            the true class's half in training, the predicted one at test time). False (``proposed_dense``, not
-            in the paper) feeds them the whole latent, so the mask loss must find the manipulation in every
-            crop, real or fake, instead of being told which class it is.
     """
 
     name: str
@@ -54,7 +50,6 @@ class VariantSpec:
     rec_weight: float
     rec_loss: RecLoss
     description: str
-    gated_decoders: bool = True
 
 
 VARIANTS: dict[str, VariantSpec] = {
@@ -85,9 +80,8 @@ VARIANTS: dict[str, VariantSpec] = {
             "the complete method (default)",
         ),
         VariantSpec(
-            "proposed_dense", "deeper", "image", True, True, 1.0, 1.0, "l2",
-            "beyond the paper: proposed_new with ungated decoders (a dense mask signal on every crop)",
-            gated_decoders=False,
+            "proposed_res", "deeper", "residual", True, True, 1.0, 1.0, "l2",
+            "beyond the paper: proposed_new on high-pass residual input (as ft_res); learns forgeries far faster",
         ),
     )
 }  # fmt: skip

@@ -54,8 +54,8 @@ def test_help_lists_every_command() -> None:
 def test_variants_json_lists_seven_with_params_and_macs() -> None:
     run = streamguard("variants", "--json")
     rows = {row["name"]: row for row in json.loads(run.stdout)}
-    assert set(rows) == {"ft_res", "ft", "deeper_ft", "proposed_old", "no_recon", "proposed_new", "proposed_dense"}
-    assert rows["proposed_dense"]["params"] == rows["proposed_new"]["params"]
+    assert set(rows) == {"ft_res", "ft", "deeper_ft", "proposed_old", "no_recon", "proposed_new", "proposed_res"}
+    assert rows["proposed_res"]["params"] == rows["proposed_new"]["params"]
     assert rows["proposed_new"]["params"] == 304_949
     assert 0.30e9 < rows["proposed_new"]["macs"] < 0.34e9
     assert rows["ft"]["macs"] < rows["deeper_ft"]["macs"] < rows["proposed_new"]["macs"]
