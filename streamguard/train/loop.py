@@ -135,12 +135,15 @@ def _segmentation_scores(pred: np.ndarray, rows: CropSet, pixel_acc: list[float]
 def training_loader(train_data: Dataset[Batch], config: TrainConfig, start_epoch: int = 0) -> DataLoader[Batch]:
     """Shuffled batches of `train_data`; a paired set (``paired`` true) keeps each real beside its fake.
 
-    The shuffle is seeded by ``(seed, start_epoch)``: a resumed run draws new orders instead of replaying
-    the first epochs' (with on-the-fly forging, the very same items).
+    A fresh run shuffles with ``seed``; a resumed one with ``(seed, start_epoch)``, so that it draws new
+    orders instead of replaying the first epochs' (with on-the-fly forging, the very same items).
     """
-    generator = torch.Generator().manual_seed(
-        int(np.random.SeedSequence([config.seed, start_epoch]).generate_state(1)[0])
+    seed = (
+        config.seed
+        if start_epoch == 0
+        else int(np.random.SeedSequence([config.seed, start_epoch]).generate_state(1)[0])
     )
+    generator = torch.Generator().manual_seed(seed)
     paired = bool(getattr(train_data, "paired", False))
     sampler = PairedSampler(len(train_data), generator) if paired else None  # type: ignore[arg-type]
     return DataLoader(
