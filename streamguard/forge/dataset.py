@@ -314,10 +314,7 @@ class ForgeDataset(Dataset[dict[str, torch.Tensor]]):
         }
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return self.as_tensors(self.item(int(index)))
-
-    def as_tensors(self, item: CropSample) -> dict[str, torch.Tensor]:
-        """One crop sample as the tensor dict `__getitem__` returns."""
+        item = self.item(int(index))
         batch = {
             "images01": crops_to_tensor(item.crop[np.newaxis])[0],
             "masks": torch.from_numpy(np.ascontiguousarray(item.mask, dtype=np.float32)),
