@@ -109,6 +109,9 @@ def train(
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     lr: Annotated[float, typer.Option(min=0.0)] = 1e-3,
+    lr_schedule: Annotated[
+        str, typer.Option(help="constant (the paper's) or cosine (decays --lr to zero over --epochs).")
+    ] = "constant",
     frames_per_video: Annotated[int, typer.Option(min=1)] = 8,
     val_fraction: Annotated[float, typer.Option(min=0.01, max=0.9)] = 0.2,
     split: Annotated[str | None, typer.Option(help="FaceForensics++ split of --data (train, val, test).")] = None,
@@ -125,8 +128,14 @@ def train(
     if (data is None) == (forge is None):
         raise _fail(ValueError("give exactly one of --data DIR or --forge REAL_FACES_DIR"))
     try:
+        config = TrainConfig(
+            epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed, num_workers=workers,
+            lr_schedule=lr_schedule,
+        )  # fmt: skip
+    except ValueError as e:
+        raise _fail(e) from e
+    try:
         get_variant(variant)
-        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed, num_workers=workers)
         if forge is not None:
             face_cache = cache or out.parent / ".face_cache"
             forge_options = ForgeOptions(forge, face_cache, families, steps_per_epoch, pool=pool, paired=paired)
@@ -352,6 +361,10 @@ def demo(
     linger: Annotated[
         float, typer.Option(min=0.0, help="Keep the daemon and its console up this many seconds after the verdict.")
     ] = 0.0,
+    forgery: Annotated[
+        str | None,
+        typer.Option(help="Forged part: edit or self_blend (default: the kind the model was trained on)."),
+    ] = None,
 ) -> None:
     """Live demo: a clip whose middle third is forged plays as a live stream through the daemon.
 
@@ -360,9 +373,12 @@ def demo(
     """
     import asyncio
 
+    from streamguard.demo.clip import DEMO_FORGERIES
     from streamguard.demo.live import DemoOptions, run_demo
 
     _setup_logging(log_level)
+    if forgery is not None and forgery not in DEMO_FORGERIES:
+        raise _fail(ValueError(f"--forgery must be one of {', '.join(DEMO_FORGERIES)}, got {forgery!r}"))
     third = seconds / 3
     options = DemoOptions(
         workdir=workdir,
@@ -372,6 +388,7 @@ def demo(
         device=device,
         listen=listen,
         linger_s=linger,
+        forgery=forgery,
     )
     try:
         result = asyncio.run(run_demo(options, console))  # prints the verdict

@@ -1,14 +1,19 @@
 """A short talking-head-like clip whose middle part is forged, with the forged region of every frame known.
 
 The face is `skimage.data.astronaut()` (public domain), drifting slowly on a plain background. Frames in
-`forged_span` get a blended face edit (`demo_edit`: the face ellipse blurred and re-coloured), so the
-ground-truth mask of a forged frame is exactly that ellipse.
+`forged_span` show a forged face, made one of two ways (`DemoForgery`):
+
+- ``edit``: a blended face edit (`demo_edit`: the face ellipse blurred and re-coloured), the forgery the quick
+  demo model learns; the ground-truth mask is exactly that ellipse;
+- ``self_blend``: a self-blended image (`streamguard.forge.families.self_blend`: the whole landmark hull,
+  blend ratio 1), one of the families the shipped model is trained on; the mask is the blend's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -19,6 +24,9 @@ from streamguard.vision.detection import FaceDetector
 
 # Side in pixels of the square face patch (the face box is about 60 % of it) drawn into every frame.
 FACE_SIDE = 256
+
+DemoForgery = Literal["edit", "self_blend"]
+DEMO_FORGERIES: tuple[DemoForgery, ...] = ("edit", "self_blend")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +63,7 @@ def write_demo_clip(
     size: tuple[int, int] = (640, 360),
     forged_span: tuple[float, float] | None = (4.0, 8.0),
     seed: int = 0,
+    forgery: DemoForgery = "edit",
 ) -> ClipTruth:
     """Write the clip (H.264, PyAV) and return where its forgery is.
 
@@ -64,11 +73,17 @@ def write_demo_clip(
         fps: Frame rate.
         size: ``(width, height)`` of the frames.
         forged_span: ``(start_s, end_s)`` of the forged part; ``None`` writes a clean clip.
-        seed: Seeds the edit's colour shift and the background.
+        seed: Seeds the forgery (the edit's colour shift, the self-blend's perturbations) and the background.
+        forgery: How the forged part is made (see the module docstring).
     """
+    if forgery not in DEMO_FORGERIES:
+        raise ValueError(f"unknown demo forgery {forgery!r}; choose from {', '.join(DEMO_FORGERIES)}")
     rng = np.random.default_rng(seed)
     face, ellipse = face_and_mask()
-    forged_face = demo_edit(face, ellipse, rng)
+    if forgery == "edit":
+        forged_face = demo_edit(face, ellipse, rng)
+    else:
+        forged_face, ellipse = demo_self_blend(face, rng)
     width, height = size
     background = np.full((height, width, 3), rng.integers(60, 160, size=3), dtype=np.uint8)
     n_frames = round(seconds * fps)
@@ -98,6 +113,18 @@ def demo_edit(face: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> n
     inside = mask.astype(bool)
     out[inside] = np.clip(edited[inside], 0, 255).astype(np.uint8)
     return out
+
+
+def demo_self_blend(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A clearly visible self-blend of the face patch (whole landmark hull, ratio 1) and its binary mask."""
+    from streamguard.forge.families import self_blend
+    from streamguard.forge.landmarks import FaceMesh
+    from streamguard.forge.records import LandmarkedFace
+
+    with FaceDetector() as detector, FaceMesh() as face_mesh:
+        points = face_mesh.landmarks(face, detector.detect(face)[0]).xy
+    sample = self_blend(LandmarkedFace(face, points, "astronaut"), rng, hull="mesh", ratio=1.0)
+    return sample.image, (sample.mask > 0).astype(np.uint8)
 
 
 def face_and_mask() -> tuple[np.ndarray, np.ndarray]:

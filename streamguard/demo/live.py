@@ -20,7 +20,7 @@ from rich.table import Table
 
 from streamguard.config import DaemonConfig, config_from_overrides, load_config
 from streamguard.daemon import Daemon
-from streamguard.demo.clip import ClipTruth, write_demo_clip
+from streamguard.demo.clip import ClipTruth, DemoForgery, write_demo_clip
 from streamguard.model.detector import Detector
 from streamguard.types import AlertEvent, AlertPhase
 
@@ -45,6 +45,8 @@ class DemoOptions:
         listen: HTTP address of the daemon (metrics, health); default: the configuration's.
         linger_s: After the verdict, keep the daemon (and its console) up this long so the alert can be looked
             at in the browser; Ctrl-C ends it early.
+        forgery: How the clip's forged part is made; default (``None``): the kind the model was trained on
+            (`demo_forgery_for`).
     """
 
     workdir: Path = Path("runs/demo")
@@ -55,6 +57,7 @@ class DemoOptions:
     config: Path | None = DEMO_CONFIG if DEMO_CONFIG.exists() else None
     listen: str | None = None
     linger_s: float = 0.0
+    forgery: DemoForgery | None = None
 
 
 @dataclass(slots=True)
@@ -102,6 +105,17 @@ def resolve_model(options: DemoOptions, console: Console) -> Path:
     return quick
 
 
+def demo_forgery_for(detector: Detector) -> DemoForgery:
+    """``self_blend`` for a model trained on synthesised forgeries that include it, else the quick model's ``edit``.
+
+    A detector is only expected to flag the kinds of forgery it was trained on (the unseen-family rows of the
+    model card show why), so the demo shows each model one of its own.
+    """
+    forge = detector.meta.training.get("forge")
+    methods = forge.get("methods", []) if isinstance(forge, dict) else []
+    return "self_blend" if "self_blend" in methods else "edit"
+
+
 def demo_config(options: DemoOptions, clip: Path) -> DaemonConfig:
     """The demo configuration with the clip as its realtime ``demo`` stream and Redis data in the work dir."""
     base = load_config(options.config) if options.config is not None else None
@@ -116,11 +130,18 @@ async def run_demo(options: DemoOptions, console: Console) -> DemoResult:
     """Run the whole demo and return what it saw."""
     options.workdir.mkdir(parents=True, exist_ok=True)
     model_path = resolve_model(options, console)
-    clip = write_demo_clip(options.workdir / "demo.mp4", seconds=options.seconds, forged_span=options.forged_span)
+    detector = Detector.load(model_path, device=options.device)
+    forgery = options.forgery or demo_forgery_for(detector)
+    clip = write_demo_clip(
+        options.workdir / "demo.mp4", seconds=options.seconds, forged_span=options.forged_span, forgery=forgery
+    )
     start, end = options.forged_span
-    console.print(f"clip: {clip.path} ({options.seconds:.0f} s; forged from {start:.0f} s to {end:.0f} s)")
+    console.print(
+        f"clip: {clip.path} ({options.seconds:.0f} s; forged ({forgery.replace('_', '-')}) from {start:.0f} s "
+        f"to {end:.0f} s)"
+    )
     config = demo_config(options, clip.path)
-    daemon = Daemon(config, detector=Detector.load(model_path, device=options.device))
+    daemon = Daemon(config, detector=detector)
     events: asyncio.Queue[AlertEvent] = asyncio.Queue()
     daemon.alert_listeners.append(events)
     result = DemoResult(clip, config.scoring.window_s)

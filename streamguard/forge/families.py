@@ -206,7 +206,9 @@ def _finish(
 # --- 1. Self-blended images ---------------------------------------------------------------------------------
 
 
-def self_blend(target: LandmarkedFace, rng: np.random.Generator) -> ForgedSample:
+def self_blend(
+    target: LandmarkedFace, rng: np.random.Generator, *, hull: str | None = None, ratio: float | None = None
+) -> ForgedSample:
     """A self-blended image (SBI recipe).
 
     Mask: the convex hull of all landmarks or of a subset (face outline, inner features, lower face), shifted
@@ -214,10 +216,17 @@ def self_blend(target: LandmarkedFace, rng: np.random.Generator) -> ForgedSample
     blend ratio from ``{.25, .5, .75, 1, 1, 1}``. Source: the target with random RGB shift, hue/saturation/
     value and brightness/contrast changes, then always either down-and-up scaling (x2 or x4) or sharpening,
     then a small affine shift (x +-3 %, y +-1.5 % of the face, scale 0.95-1.05).
+
+    ``hull`` (a key of `HULL_SUBSETS`) and ``ratio`` fix those two draws (e.g. a demo's clearly visible
+    forgery); they are still drawn, so the rest of the result is the same as without them.
     """
     shape, face = target.shape, target.face_px
     subsets = list(HULL_SUBSETS)
     subset = subsets[int(rng.choice(len(subsets), p=[0.4, 0.3, 0.15, 0.15]))]
+    if hull is not None:
+        if hull not in HULL_SUBSETS:
+            raise ValueError(f"unknown hull {hull!r}; choose from {', '.join(HULL_SUBSETS)}")
+        subset = hull
     mask = hull_mask(shape, target.points[list(HULL_SUBSETS[subset])])
     source = perturb_source(target.image, rng, face)
     shift = _random_shift(rng, target.points, face)
@@ -226,8 +235,8 @@ def self_blend(target: LandmarkedFace, rng: np.random.Generator) -> ForgedSample
     scale = face / SBI_REFERENCE_FACE_PX
     mask = elastic_deform(mask, rng, alpha=50.0 * scale * scale, sigma=7.0 * scale)
     mask = double_blur(mask, rng, face)
-    ratio = SBI_BLEND_RATIOS[int(rng.integers(len(SBI_BLEND_RATIOS)))]
-    return _finish("self_blend", target, source, mask * np.float32(ratio))
+    drawn_ratio = SBI_BLEND_RATIOS[int(rng.integers(len(SBI_BLEND_RATIOS)))]
+    return _finish("self_blend", target, source, mask * np.float32(drawn_ratio if ratio is None else ratio))
 
 
 def _random_shift(rng: np.random.Generator, points: npt.NDArray[np.float32], face: float) -> npt.NDArray[np.float64]:

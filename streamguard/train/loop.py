@@ -45,6 +45,8 @@ class TrainConfig:
         seed: Seeds weights, shuffling and augmentation.
         num_workers: DataLoader worker processes (0 = load in the main process).
         steps_per_epoch: Cap on optimiser steps per epoch (None = one pass); useful with on-the-fly data.
+        lr_schedule: `constant` (the paper's) or `cosine`: decays ``lr`` to zero over all ``epochs``, set
+            per step from the epoch and step index alone, so a resumed run picks it up where it stopped.
     """
 
     epochs: int = 20
@@ -55,6 +57,22 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     steps_per_epoch: int | None = None
+    lr_schedule: str = "constant"
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(config: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
+    """The learning rate of optimiser step `step` (0-based) of epoch `epoch` under `config.lr_schedule`."""
+    if config.lr_schedule == "constant":
+        return config.lr
+    progress = (epoch * steps_per_epoch + step) / max(config.epochs * steps_per_epoch, 1)
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
 @dataclass
@@ -172,6 +190,7 @@ def _train_epoch(
     device: torch.device,
     config: TrainConfig,
     progress: Progress,
+    epoch: int,
 ) -> dict[str, float]:
     model.train()
     steps = config.steps_per_epoch or len(loader)
@@ -179,6 +198,8 @@ def _train_epoch(
     sums = {"loss": 0.0, "act": 0.0, "seg": 0.0, "rec": 0.0, "acc": 0.0}
     n = 0
     for batch in _cycle(loader, config.steps_per_epoch):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, epoch, n, steps)
         images01 = batch["images01"].to(device).contiguous(memory_format=CHANNELS_LAST)
         is_real = 1.0 - batch["is_fake"].to(device)
         out = model(normalize(images01), true_class=is_real.long())
@@ -198,7 +219,7 @@ def _train_epoch(
         n += 1
         progress.update(task, advance=1, description=f"train loss {sums['loss'] / n:.4f}")
     progress.remove_task(task)
-    return {k: v / max(n, 1) for k, v in sums.items()}
+    return {**{k: v / max(n, 1) for k, v in sums.items()}, "lr": optimizer.param_groups[0]["lr"]}
 
 
 def fit(
@@ -246,7 +267,7 @@ def fit(
     with Progress(*columns, transient=True) as progress:
         epochs = progress.add_task("epochs", total=config.epochs, completed=start_epoch)
         for epoch in range(start_epoch, config.epochs):
-            train_stats = _train_epoch(model, loader, optimizer, device, config, progress)
+            train_stats = _train_epoch(model, loader, optimizer, device, config, progress, epoch)
             val_metrics, val_logits = validate(model, val, device)
             record = {"epoch": epoch, "train": train_stats, "val": val_metrics}
             history.append(record)

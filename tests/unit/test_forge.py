@@ -17,9 +17,9 @@ from streamguard.datasets.toy import astronaut_rgb
 from streamguard.forge import mesh
 from streamguard.forge.bank import FaceBank, build_face_bank
 from streamguard.forge.dataset import ForgeDataset, forge_training_data, split_sides
-from streamguard.forge.families import METHODS, forge, methods_of
+from streamguard.forge.families import METHODS, SBI_BLEND_RATIOS, forge, methods_of, self_blend
 from streamguard.forge.landmarks import FaceLandmarks, FaceMesh
-from streamguard.forge.masks import regions_covered
+from streamguard.forge.masks import HULL_SUBSETS, hull_mask, regions_covered
 from streamguard.forge.realism import NO_REALISM, RealismConfig, apply_realism, h264_roundtrip, hflip
 from streamguard.forge.records import ForgedSample, LandmarkedFace
 from streamguard.forge.split import SPLIT_FILE, build_split, dump_split, load_split, read_manifest
@@ -182,6 +182,21 @@ def test_seeded_generation_is_reproducible(faces: Faces, method: str) -> None:
     assert first.image.tobytes() == again.image.tobytes()
     assert first.mask.tobytes() == again.mask.tobytes()
     assert first.image.tobytes() != other.image.tobytes()
+
+
+def test_self_blend_can_fix_its_hull_and_ratio_without_changing_the_other_draws(faces: Faces) -> None:
+    target = faces.target
+    fixed = self_blend(target, np.random.default_rng(4), hull="mesh", ratio=1.0)
+    assert fixed.mask.max() == pytest.approx(1.0)
+    whole = hull_mask(target.shape, target.points[list(HULL_SUBSETS["mesh"])])
+    assert np.count_nonzero(fixed.mask >= 0.99) > 0.5 * np.count_nonzero(whole)
+    # Fixing only the hull keeps the drawn ratio, and the same deformation: the masks are proportional.
+    hull_only = self_blend(target, np.random.default_rng(4), hull="mesh")
+    ratio = float(hull_only.mask.max())
+    assert any(ratio == pytest.approx(r) for r in SBI_BLEND_RATIOS)
+    np.testing.assert_allclose(hull_only.mask, fixed.mask * ratio, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown hull"):
+        self_blend(target, np.random.default_rng(4), hull="ears")
 
 
 def test_methods_of_families() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 
 from streamguard.model import YNetOutput, YShapedAutoencoder, get_variant, load_checkpoint
 from streamguard.train.data import CropDataset, CropSet
-from streamguard.train.loop import JsonlLog, TrainConfig, fit, state_path, validate
+from streamguard.train.loop import JsonlLog, TrainConfig, fit, learning_rate, state_path, validate
 
 
 def synthetic_crops(n: int = 16, size: int = 64, seed: int = 0) -> CropSet:
@@ -84,6 +85,35 @@ def test_resume_continues_where_it_stopped(tmp_path: Path) -> None:
     assert [h["epoch"] for h in result.history] == [0, 1, 2]
     events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
     assert events.count("resume") == 1 and events.count("epoch") == 3
+
+
+def test_cosine_schedule_decays_from_lr_to_zero_and_constant_stays() -> None:
+    cosine = TrainConfig(epochs=4, lr=1e-3, lr_schedule="cosine")
+    rates = [learning_rate(cosine, epoch, step, 10) for epoch in range(4) for step in range(10)]
+    assert rates[0] == pytest.approx(1e-3)
+    assert rates[20] == pytest.approx(0.5e-3)  # half way through
+    assert all(a > b for a, b in itertools.pairwise(rates)) and 0 < rates[-1] < 1e-5
+    constant = TrainConfig(epochs=4, lr=1e-3)
+    assert {learning_rate(constant, e, s, 10) for e in range(4) for s in range(10)} == {1e-3}
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step")
+
+
+def test_a_resumed_cosine_run_goes_on_at_its_stopping_point_on_the_curve(tmp_path: Path) -> None:
+    crops = synthetic_crops(8)
+    out = tmp_path / "c.pt"
+    config = TrainConfig(epochs=4, batch_size=4, device="cpu", lr_schedule="cosine")
+    torch.manual_seed(0)
+    straight = fit(YShapedAutoencoder(get_variant("ft")), CropDataset(crops), crops, config, out, training_meta={})
+    rates = [h["train"]["lr"] for h in straight.history]
+    assert rates == sorted(rates, reverse=True) and rates[-1] < 0.1 * config.lr
+    state = torch.load(state_path(out), weights_only=True)  # as if it had stopped after its second epoch
+    state["epoch"], state["history"] = 1, json.dumps(straight.history[:2])
+    torch.save(state, state_path(out))
+    resumed = fit(YShapedAutoencoder(get_variant("ft")), CropDataset(crops), crops, config, out, training_meta={},
+                  resume=True)  # fmt: skip
+    assert [h["epoch"] for h in resumed.history] == [0, 1, 2, 3]
+    assert [h["train"]["lr"] for h in resumed.history[2:]] == pytest.approx(rates[2:])
 
 
 def test_split_by_source_keeps_each_file_on_one_side() -> None:
