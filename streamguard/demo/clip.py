@@ -5,8 +5,10 @@ The face is `skimage.data.astronaut()` (public domain), drifting slowly on a pla
 
 - ``edit``: a blended face edit (`demo_edit`: the face ellipse blurred and re-coloured), the forgery the quick
   demo model learns; the ground-truth mask is exactly that ellipse;
-- ``self_blend``: a self-blended image (`streamguard.forge.families.self_blend`: the whole landmark hull,
-  blend ratio 1), one of the families the shipped model is trained on; the mask is the blend's.
+- ``self_blend``: a self-blended image (`streamguard.forge.families.self_blend`), one of the families the
+  shipped model is trained on, made like a typical face swap: the face re-rendered at a lower resolution
+  (down- and up-scaled) and colour-shifted, blended over the whole landmark hull at ratio 1. The mask is the
+  blend's.
 """
 
 from __future__ import annotations
@@ -116,14 +118,18 @@ def demo_edit(face: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> n
 
 
 def demo_self_blend(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A clearly visible self-blend of the face patch (whole landmark hull, ratio 1) and its binary mask."""
+    """A clearly visible self-blend of the face patch and its binary mask (whole hull, ratio 1, resampled source).
+
+    The source is always down- and up-scaled rather than sharpened: a face synthesised at a lower resolution
+    and pasted in, as most face-swap pipelines do (the shipped model's card shows how it scores each kind).
+    """
     from streamguard.forge.families import self_blend
     from streamguard.forge.landmarks import FaceMesh
     from streamguard.forge.records import LandmarkedFace
 
     with FaceDetector() as detector, FaceMesh() as face_mesh:
         points = face_mesh.landmarks(face, detector.detect(face)[0]).xy
-    sample = self_blend(LandmarkedFace(face, points, "astronaut"), rng, hull="mesh", ratio=1.0)
+    sample = self_blend(LandmarkedFace(face, points, "astronaut"), rng, hull="mesh", ratio=1.0, resample=True)
     return sample.image, (sample.mask > 0).astype(np.uint8)
 
 

@@ -207,7 +207,12 @@ def _finish(
 
 
 def self_blend(
-    target: LandmarkedFace, rng: np.random.Generator, *, hull: str | None = None, ratio: float | None = None
+    target: LandmarkedFace,
+    rng: np.random.Generator,
+    *,
+    hull: str | None = None,
+    ratio: float | None = None,
+    resample: bool | None = None,
 ) -> ForgedSample:
     """A self-blended image (SBI recipe).
 
@@ -217,8 +222,9 @@ def self_blend(
     value and brightness/contrast changes, then always either down-and-up scaling (x2 or x4) or sharpening,
     then a small affine shift (x +-3 %, y +-1.5 % of the face, scale 0.95-1.05).
 
-    ``hull`` (a key of `HULL_SUBSETS`) and ``ratio`` fix those two draws (e.g. a demo's clearly visible
-    forgery); they are still drawn, so the rest of the result is the same as without them.
+    ``hull`` (a key of `HULL_SUBSETS`), ``ratio`` and ``resample`` (scaling rather than sharpening, see
+    `perturb_source`) fix those draws, e.g. for a demo's clearly visible forgery. Hull and ratio are still
+    drawn, so fixing them leaves the rest of the result as it was.
     """
     shape, face = target.shape, target.face_px
     subsets = list(HULL_SUBSETS)
@@ -228,7 +234,7 @@ def self_blend(
             raise ValueError(f"unknown hull {hull!r}; choose from {', '.join(HULL_SUBSETS)}")
         subset = hull
     mask = hull_mask(shape, target.points[list(HULL_SUBSETS[subset])])
-    source = perturb_source(target.image, rng, face)
+    source = perturb_source(target.image, rng, face, resample)
     shift = _random_shift(rng, target.points, face)
     source = warp_affine(source, shift, shape)
     mask = _warp_mask(mask, shift, shape)

@@ -17,7 +17,9 @@ SBI_FACE_PX = 300.0
 """Approximate face size in SBI's 380 px training crops, where its x2 / x4 down-scaling was tuned."""
 
 
-def perturb_source(image: RgbImage, rng: np.random.Generator, face_px: float = SBI_FACE_PX) -> RgbImage:
+def perturb_source(
+    image: RgbImage, rng: np.random.Generator, face_px: float = SBI_FACE_PX, resample: bool | None = None
+) -> RgbImage:
     """A colour- and frequency-perturbed copy of ``image`` (never identical to it for a textured image).
 
     Args:
@@ -26,6 +28,8 @@ def perturb_source(image: RgbImage, rng: np.random.Generator, face_px: float = S
         face_px: Size of the face in the image. The down-scaling factor 1/2 or 1/4 applies at SBI's face size
             (`SBI_FACE_PX`); for other sizes the factor brings the face to the same resolution, kept within
             0.2-0.8.
+        resample: Force the frequency perturbation: down-and-up scaling (True) or sharpening (False); None
+            draws it (even odds). Forcing the other branch than the draw consumes other random numbers.
     """
     out = image.astype(np.float32)
     if rng.random() < P_COLOUR:
@@ -36,7 +40,8 @@ def perturb_source(image: RgbImage, rng: np.random.Generator, face_px: float = S
         mean = float(out.mean())
         out = (out - mean) * (1.0 + rng.uniform(-0.1, 0.1)) + mean + rng.uniform(-0.1, 0.1) * 255.0
     result = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    if rng.random() < 0.5:
+    drawn_resample = rng.random() < 0.5
+    if drawn_resample if resample is None else resample:
         factor = SBI_FACE_PX / float(rng.choice([2, 4])) / max(face_px, 1.0)
         return rescale_roundtrip(result, float(np.clip(factor, 0.2, 0.8)))
     return sharpen(result, alpha=rng.uniform(0.2, 0.5), lightness=rng.uniform(0.5, 1.0))

@@ -199,6 +199,18 @@ def test_self_blend_can_fix_its_hull_and_ratio_without_changing_the_other_draws(
         self_blend(target, np.random.default_rng(4), hull="ears")
 
 
+def test_self_blend_can_force_a_resampled_or_a_sharpened_source(faces: Faces) -> None:
+    target = faces.target
+    resampled, sharpened = (
+        self_blend(target, np.random.default_rng(2), hull="mesh", ratio=1.0, resample=mode) for mode in (True, False)
+    )
+    inside = (resampled.mask == 1.0) & (sharpened.mask == 1.0)
+    assert np.count_nonzero(inside) > 0.3 * np.count_nonzero(resampled.mask)
+    grey = {name: cv2.cvtColor(s.image, cv2.COLOR_RGB2GRAY) for name, s in (("r", resampled), ("s", sharpened))}
+    detail = {name: np.abs(cv2.Laplacian(g, cv2.CV_32F))[inside].mean() for name, g in grey.items()}
+    assert detail["r"] < detail["s"], detail  # down-and-up scaling removes detail, sharpening adds it
+
+
 def test_methods_of_families() -> None:
     assert methods_of(["face_swap"]) == ["swap_hull", "swap_rect", "swap_ellipse"]
     assert "self_blend" not in methods_of(["face_swap", "region"])
