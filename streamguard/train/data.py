@@ -104,7 +104,8 @@ class CropDataset(Dataset[Batch]):
     """Torch view of a `CropSet`, with an optional random horizontal flip applied to crop and mask alike.
 
     ``paired`` marks a set stored as (real, fake) pairs at indices ``2k, 2k + 1`` (a paired forged pool):
-    training then draws them with `PairedSampler`.
+    training then draws them with `PairedSampler`, and both sides of a pair drawn one after the other get the
+    same flip, so that the flip is no cue either.
     """
 
     def __init__(self, crops: CropSet, augment: bool = False, seed: int = 0, paired: bool = False) -> None:
@@ -112,13 +113,22 @@ class CropDataset(Dataset[Batch]):
         self.augment = augment
         self.rng = np.random.default_rng(seed)
         self.paired = paired
+        self._last_flip: tuple[int, bool] = (-1, False)  # (pair, flipped) of the latest item drawn
 
     def __len__(self) -> int:
         return len(self.crops)
 
+    def _flip(self, i: int) -> bool:
+        group = i // 2 if self.paired else i
+        if self.paired and self._last_flip[0] == group:
+            return self._last_flip[1]
+        flip = bool(self.rng.random() < 0.5)
+        self._last_flip = (group, flip)
+        return flip
+
     def __getitem__(self, i: int) -> Batch:
         crop, mask = self.crops.crops[i], self.crops.masks[i]
-        if self.augment and self.rng.random() < 0.5:
+        if self.augment and self._flip(i):
             crop, mask = crop[:, ::-1], mask[:, ::-1]
         return {
             "images01": crops_to_tensor(crop[None])[0],

@@ -182,6 +182,30 @@ def test_paired_training_batches_hold_each_real_beside_its_fake() -> None:
         assert sorted(i for batch in ids for i in batch) == list(range(n)) and kept == paired
 
 
+def test_a_paired_pool_flips_both_sides_of_a_pair_alike() -> None:
+    from streamguard.train.loop import training_loader
+
+    n = 64
+    rng = np.random.default_rng(0)
+    sides = rng.integers(0, 255, (n // 2, 8, 8, 3), dtype=np.uint8)
+    # Each real and its "fake" are the same image here: only a flip could tell them apart.
+    pairs = CropSet(
+        crops=np.repeat(sides, 2, axis=0),
+        masks=np.zeros((n, 8, 8), np.uint8),
+        has_mask=np.ones(n, bool),
+        is_fake=np.arange(n) % 2 == 1,
+        sources=[str(i) for i in range(n)],
+        groups=["g"] * n,
+    )
+    loader = training_loader(CropDataset(pairs, augment=True, paired=True), TrainConfig(batch_size=8, seed=3))
+    images = [batch["images01"] for batch in loader]
+    flat = torch.cat(images)
+    assert all(torch.equal(flat[k], flat[k + 1]) for k in range(0, n, 2))
+    originals = {crop.tobytes() for crop in sides}
+    as_stored = [(img.permute(1, 2, 0) * 255).round().byte().numpy().tobytes() in originals for img in flat[::2]]
+    assert 0 < sum(as_stored) < n // 2  # some pairs flipped, some not
+
+
 def test_a_resumed_run_draws_a_new_order_not_the_first_epochs_again() -> None:
     from streamguard.train.loop import training_loader
 
