@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import cv2
 import numpy as np
+import pytest
 import redis.asyncio as aioredis
 import yaml
 
@@ -209,17 +210,21 @@ def test_bad_config_names_file_and_field(tmp_path: Path) -> None:
     assert "hunter2" not in message
 
 
-async def test_live_demo_flags_the_forged_part_only(tmp_path: Path, demo_model_path: Path) -> None:
+@pytest.mark.parametrize("model", ["quick", "shipped"])
+async def test_live_demo_flags_the_forged_part_only(tmp_path: Path, demo_model_path: Path, model: str) -> None:
+    """`make demo` with the shipped model (a self-blended face), and with the quick demo model (its edit)."""
     from rich.console import Console
 
-    from streamguard.demo.live import DemoOptions, run_demo
+    from streamguard.demo.live import SHIPPED_MODEL, DemoOptions, run_demo
 
+    checkpoint = SHIPPED_MODEL if model == "shipped" else demo_model_path
     options = DemoOptions(
-        workdir=tmp_path / "demo", model=demo_model_path, seconds=9.0, forged_span=(3.0, 6.0), listen="127.0.0.1:0"
+        workdir=tmp_path / "demo", model=checkpoint, seconds=9.0, forged_span=(3.0, 6.0), listen="127.0.0.1:0"
     )
     console = Console(record=True, width=120)
     result = await run_demo(options, console)
     assert result.forged_alerts(), console.export_text()
     assert not result.false_alerts(), console.export_text()
     assert result.passed
-    assert "start" in console.export_text()
+    text = console.export_text()
+    assert "start" in text and ("self-blend" if model == "shipped" else "edit") in text
