@@ -8,6 +8,7 @@ Usage: .venv/bin/python tools/demo_forgery_probe.py CHECKPOINT [SEEDS]
 
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
 from pathlib import Path
@@ -17,24 +18,9 @@ import numpy as np
 
 import streamguard.demo.clip as demo_clip
 from streamguard.evaluate.metrics import detection_metrics
-from streamguard.forge.families import self_blend
-from streamguard.forge.landmarks import FaceMesh
-from streamguard.forge.records import LandmarkedFace
 from streamguard.model.detector import Detector
 from streamguard.vision.crop import square_crop_transform
 from streamguard.vision.detection import FaceDetector
-
-
-def forged_face(resample: bool) -> object:
-    """A stand-in for `demo_self_blend` with the source's frequency change forced."""
-
-    def make(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        with FaceDetector() as detector, FaceMesh() as face_mesh:
-            points = face_mesh.landmarks(face, detector.detect(face)[0]).xy
-        sample = self_blend(LandmarkedFace(face, points), rng, hull="mesh", ratio=1.0, resample=resample)
-        return sample.image, (sample.mask > 0).astype(np.uint8)
-
-    return make
 
 
 def clip_scores(detector: Detector, clip: demo_clip.ClipTruth) -> tuple[np.ndarray, np.ndarray]:
@@ -54,8 +40,9 @@ def main() -> None:
     detector = Detector.load(Path(sys.argv[1]), device="cpu")
     seeds = range(int(sys.argv[2]) if len(sys.argv) > 2 else 4)
     folder = Path(tempfile.mkdtemp())
+    original = demo_clip.demo_self_blend
     for kind, resample in (("resampled", True), ("sharpened", False)):
-        demo_clip.demo_self_blend = forged_face(resample)  # type: ignore[assignment]
+        demo_clip.demo_self_blend = functools.partial(original, resample=resample)
         for seed in seeds:
             clip = demo_clip.write_demo_clip(
                 folder / "clip.mp4", seconds=4.0, fps=5, forged_span=(2.0, 4.0), forgery="self_blend", seed=seed

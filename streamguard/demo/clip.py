@@ -117,11 +117,14 @@ def demo_edit(face: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> n
     return out
 
 
-def demo_self_blend(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A clearly visible self-blend of the face patch and its binary mask (whole hull, ratio 1, resampled source).
+def demo_self_blend(
+    face: np.ndarray, rng: np.random.Generator, *, resample: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """A clearly visible self-blend of the face patch and its binary mask (whole hull, ratio 1).
 
-    The source is always down- and up-scaled rather than sharpened: a face synthesised at a lower resolution
-    and pasted in, as most face-swap pipelines do (the shipped model's card shows how it scores each kind).
+    The demo's source is down- and up-scaled (``resample``) rather than sharpened: a face synthesised at a
+    lower resolution and pasted in, as most face-swap pipelines do (the model card shows how the shipped
+    model scores each kind).
     """
     from streamguard.forge.families import self_blend
     from streamguard.forge.landmarks import FaceMesh
@@ -129,7 +132,7 @@ def demo_self_blend(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndar
 
     with FaceDetector() as detector, FaceMesh() as face_mesh:
         points = face_mesh.landmarks(face, detector.detect(face)[0]).xy
-    sample = self_blend(LandmarkedFace(face, points, "astronaut"), rng, hull="mesh", ratio=1.0, resample=True)
+    sample = self_blend(LandmarkedFace(face, points, "astronaut"), rng, hull="mesh", ratio=1.0, resample=resample)
     return sample.image, (sample.mask > 0).astype(np.uint8)
 
 
