@@ -51,16 +51,18 @@ def _main(
 
 @app.command()
 def variants(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
-    """List the detector variants (Table 2 and ours) with parameter counts and multiply-adds at 256x256."""
+    """List the detector variants (Table 2 and ours) with parameter counts and multiply-adds at their input size."""
     from streamguard.model.complexity import count_macs
-    from streamguard.model.network import YShapedAutoencoder, count_parameters
+    from streamguard.model.factory import build_network
+    from streamguard.model.network import count_parameters
     from streamguard.model.variants import VARIANTS
 
     rows: list[dict[str, Any]] = []
     for spec in VARIANTS.values():
-        model = YShapedAutoencoder(spec)
+        model = build_network(spec, pretrained=False)
         rows.append({
-            "name": spec.name, "params": count_parameters(model), "macs": count_macs(model, 256),
+            "name": spec.name, "params": count_parameters(model), "macs": count_macs(model, spec.input_size),
+            "input_size": spec.input_size, "backbone": spec.backbone, "classifier": spec.classifier,
             "depth": spec.depth, "input": spec.input_kind, "seg_branch": spec.has_seg, "rec_branch": spec.has_rec,
             "seg_weight": spec.seg_weight, "rec_weight": spec.rec_weight, "rec_loss": spec.rec_loss,
             "description": spec.description,
@@ -68,12 +70,12 @@ def variants(as_json: Annotated[bool, typer.Option("--json", help="Print JSON in
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title="Detector variants (Nguyen et al. 2019, Table 2) at 256x256")
-    for column in ("name", "params", "GMACs", "depth", "input", "seg", "rec", "w_seg", "w_rec", "rec loss"):
-        table.add_column(column, justify="right" if column in {"params", "GMACs"} else "left", no_wrap=True)
+    table = Table(title="Detector variants (Nguyen et al. 2019, Table 2, and ours)")
+    for column in ("name", "params", "GMACs", "px", "depth", "input", "seg", "rec", "w_seg", "w_rec", "rec loss"):
+        table.add_column(column, justify="right" if column in {"params", "GMACs", "px"} else "left", no_wrap=True)
     for r in rows:
         table.add_row(
-            r["name"], f"{r['params']:,}", f"{r['macs'] / 1e9:.3f}", r["depth"], r["input"],
+            r["name"], f"{r['params']:,}", f"{r['macs'] / 1e9:.3f}", str(r["input_size"]), r["depth"], r["input"],
             "yes" if r["seg_branch"] else "no", "yes" if r["rec_branch"] else "no",
             str(r["seg_weight"]), str(r["rec_weight"]), r["rec_loss"],
         )  # fmt: skip
@@ -92,7 +94,31 @@ def train(
     families: Annotated[
         list[str] | None, typer.Option(help="With --forge: families to train on (default all). Repeat.")
     ] = None,
-    steps_per_epoch: Annotated[int, typer.Option(min=1, help="With --forge: optimiser steps per epoch.")] = 100,
+    steps_per_epoch: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --forge: optimiser steps per epoch (default 100; with --pool, one pass)."),
+    ] = None,
+    extra_real: Annotated[
+        list[Path] | None,
+        typer.Option(help="With --forge: more folders of training reals, forged like the rest. Repeat."),
+    ] = None,
+    monitor: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --forge: real deepfakes scored each epoch, used for calibration, never trained on."
+        ),
+    ] = None,
+    seen_group: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --monitor: fake groups whose generators training shares (others: unseen). Repeat."
+        ),
+    ] = None,
+    select: Annotated[
+        list[str] | None,
+        typer.Option(help="Metrics whose mean picks the best epoch, e.g. val_auc, dev_unseen_video_auc. Repeat."),
+    ] = None,
+    weight_decay: Annotated[float, typer.Option(min=0.0, help="Adam weight decay (reference 5e-4).")] = 5e-4,
     pool: Annotated[
         int, typer.Option(min=0, help="With --forge: forge N items once (cached) and train epochs over them.")
     ] = 0,
@@ -130,7 +156,7 @@ def train(
     try:
         config = TrainConfig(
             epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed, num_workers=workers,
-            lr_schedule=lr_schedule,
+            lr_schedule=lr_schedule, weight_decay=weight_decay,
         )  # fmt: skip
     except ValueError as e:
         raise _fail(e) from e
@@ -138,7 +164,11 @@ def train(
         get_variant(variant)
         if forge is not None:
             face_cache = cache or out.parent / ".face_cache"
-            forge_options = ForgeOptions(forge, face_cache, families, steps_per_epoch, pool=pool, paired=paired)
+            forge_options = ForgeOptions(
+                forge, face_cache, families, steps_per_epoch, pool=pool, paired=paired,
+                extra_real=tuple(extra_real or ()), monitor=monitor, seen_groups=tuple(seen_group or ()),
+                select=tuple(select or ("val_auc",)),
+            )  # fmt: skip
             result = train_model_forged(variant, forge_options, config, out, resume=resume, log=log)
         else:
             assert data is not None  # noqa: S101 - checked above

@@ -17,7 +17,8 @@ from torch import Tensor, nn
 
 from streamguard.model.checkpoint import CheckpointMeta, load_checkpoint
 from streamguard.model.detector import Detector
-from streamguard.model.network import YShapedAutoencoder, fake_logit
+from streamguard.model.factory import DetectorNetwork
+from streamguard.model.network import classifier_logit
 from streamguard.model.preprocess import normalize
 
 ExportFormat = Literal["onnx", "torchscript"]
@@ -26,7 +27,7 @@ ExportFormat = Literal["onnx", "torchscript"]
 class ExportedDetector(nn.Module):
     """The network wrapped with pre-processing and calibration, for export."""
 
-    def __init__(self, model: YShapedAutoencoder, meta: CheckpointMeta) -> None:
+    def __init__(self, model: DetectorNetwork, meta: CheckpointMeta) -> None:
         super().__init__()
         self.model = model.eval()
         self.mean = tuple(meta.normalization["mean"])
@@ -38,7 +39,7 @@ class ExportedDetector(nn.Module):
         """Score `(N, S, S, 3)` uint8 crops; return calibrated P(fake) `(N,)` and the mask `(N, S, S)`."""
         x = normalize(images.permute(0, 3, 1, 2).float() / 255.0, self.mean, self.std)
         out = self.model(x)
-        p_fake = torch.sigmoid(fake_logit(out.activations) * self.scale + self.bias)
+        p_fake = torch.sigmoid(classifier_logit(out, self.model.spec.classifier) * self.scale + self.bias)
         if out.seg_logits is None:
             mask = torch.zeros_like(x[:, 0])
         else:

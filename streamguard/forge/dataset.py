@@ -11,7 +11,7 @@ live detector's; the fake's mask is cut with the same transform.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -387,6 +387,8 @@ def forge_training_data(
     realism: RealismConfig | None = None,
     val_share: float = 0.15,
     paired: bool = False,
+    size: int = DEFAULT_CROP_SIZE,
+    extra_real: tuple[Path, ...] = (),
 ) -> ForgeTrainingData:
     """Face banks of the training and validation people, the on-the-fly training set and a fixed validation set.
 
@@ -402,6 +404,9 @@ def forge_training_data(
         realism: Stream realism for both sets; the default `RealismConfig` when None.
         val_share: Share of identity groups held out for validation among files outside the committed split.
         paired: Make the training set a paired `ForgeDataset` (validation stays unpaired, like test data).
+        size: Crop side of both sets (the model's input size: crops are cut at it, as the daemon cuts them).
+        extra_real: More folders of real faces for the training side only, every file of them (e.g. the reals of
+            ``deepfakes_dev/train``: more people, real-world compression); their faces are forged like the rest.
 
     Raises:
         ForgeError: When either side ends up without faces.
@@ -419,14 +424,33 @@ def forge_training_data(
     if not len(banks[0]) or not len(banks[1]):
         sizes = f"{len(banks[0])} and {len(banks[1])} faces"
         raise ForgeError(f"{real_dir}: no faces on the training or the validation side ({sizes})")
-    options: dict[str, Any] = {"families": families, "methods": methods, "realism": config}
+    extra_banks = [_extra_bank(folder, cache_dir, frames_per_video) for folder in extra_real]
+    if extra_banks:
+        banks[0] = FaceBank([face for bank in (banks[0], *extra_banks) for face in bank.faces])
+    options: dict[str, Any] = {"families": families, "methods": methods, "realism": config, "size": size}
     train = ForgeDataset(banks[0], length=length, seed=seed, paired=paired, **options)
     val = ForgeDataset(banks[1], length=n_val, seed=seed + 1, **options).crop_arrays(n_val)
     summary: dict[str, object] = {
         "forge": {
             "real_dir": str(real_dir), "methods": train.methods, "seed": seed, "length": length, "n_val": n_val,
             "train_bank": banks[0].summary(), "val_bank": banks[1].summary(), "realism": asdict(config),
-            "paired": paired,
+            "paired": paired, "size": size, "extra_real": [str(f) for f in extra_real],
+            "extra_banks": [bank.summary() for bank in extra_banks],
         }
     }  # fmt: skip
     return ForgeTrainingData(train=train, val=val, summary=summary)
+
+
+def _extra_bank(folder: Path, cache_dir: Path, frames_per_video: int) -> FaceBank:
+    """Every face of a folder of training reals; sources and groups are prefixed with the folder's name."""
+    from streamguard.forge.bank import build_face_bank, default_group, list_media
+
+    files = list_media(folder)
+    bank = build_face_bank(folder, files, cache_dir, frames_per_video=frames_per_video)
+    if not len(bank):
+        raise ForgeError(f"{folder}: no usable faces among {len(files)} media files")
+    prefix = folder.name
+    return FaceBank([
+        replace(face, source=f"{prefix}/{face.source}", group=f"{prefix}/{default_group(face.source)}")
+        for face in bank.faces
+    ])  # fmt: skip

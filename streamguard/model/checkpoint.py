@@ -21,7 +21,7 @@ import torch
 import streamguard
 from streamguard.errors import CheckpointError
 from streamguard.model.calibration import Calibration
-from streamguard.model.network import YShapedAutoencoder
+from streamguard.model.factory import DetectorNetwork, build_network
 from streamguard.model.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from streamguard.model.variants import VARIANTS, get_variant
 
@@ -69,7 +69,7 @@ def code_version() -> str:
     return f"{streamguard.__version__}+g{commit}" if commit else streamguard.__version__
 
 
-def save_checkpoint(path: Path, model: YShapedAutoencoder, meta: CheckpointMeta) -> None:
+def save_checkpoint(path: Path, model: DetectorNetwork, meta: CheckpointMeta) -> None:
     """Write atomically (temporary file + rename) so a crash never leaves half a checkpoint."""
     payload = {
         "format": FORMAT,
@@ -141,7 +141,7 @@ def meta_from_payload(path: Path, payload: dict[str, Any]) -> CheckpointMeta:
         raise CheckpointError(f"{path}: malformed checkpoint metadata ({type(e).__name__}: {e})") from e
 
 
-def load_checkpoint(path: Path, expected_variant: str | None = None) -> tuple[YShapedAutoencoder, CheckpointMeta]:
+def load_checkpoint(path: Path, expected_variant: str | None = None) -> tuple[DetectorNetwork, CheckpointMeta]:
     """Rebuild the network a checkpoint describes and load its weights (on the CPU, in eval mode).
 
     Args:
@@ -155,13 +155,13 @@ def load_checkpoint(path: Path, expected_variant: str | None = None) -> tuple[YS
     meta = meta_from_payload(path, payload)
     if expected_variant is not None and meta.variant != expected_variant:
         raise CheckpointError(f"{path}: holds variant {meta.variant!r}, expected {expected_variant!r}")
-    model = YShapedAutoencoder(get_variant(meta.variant))
+    model = build_network(get_variant(meta.variant), pretrained=False)  # the checkpoint holds every weight
     _load_weights(path, model, payload["state_dict"], meta.variant)
     model.eval()
     return model, meta
 
 
-def _load_weights(path: Path, model: YShapedAutoencoder, state: dict[str, torch.Tensor], variant: str) -> None:
+def _load_weights(path: Path, model: DetectorNetwork, state: dict[str, torch.Tensor], variant: str) -> None:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

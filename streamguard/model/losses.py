@@ -26,6 +26,7 @@ class LossBreakdown:
     activation: Tensor
     segmentation: Tensor
     reconstruction: Tensor
+    linear: Tensor | None = None
 
 
 def activation_loss(activations: Tensor, is_real: Tensor) -> Tensor:
@@ -51,9 +52,14 @@ def segmentation_loss(seg_logits: Tensor, masks: Tensor, has_mask: Tensor | None
     return (per_item * weights).sum() / weights.sum().clamp(min=1.0)
 
 
-def reconstruction_target(images01: Tensor, spec: VariantSpec) -> Tensor:
-    """What the reconstruction branch should output for `(N, 3, H, W)` crops in [0, 1], in [-1, 1]."""
+def reconstruction_target(images01: Tensor, spec: VariantSpec, size: tuple[int, int] | None = None) -> Tensor:
+    """What the reconstruction branch should output for `(N, 3, H, W)` crops in [0, 1], in [-1, 1].
+
+    `size` (h, w) area-downsamples the target to a decoder that rebuilds the crop at a lower resolution.
+    """
     target = images01 * 2.0 - 1.0
+    if size is not None and tuple(target.shape[2:]) != size:
+        target = F.interpolate(target, size=size, mode="area")
     if spec.input_kind == "residual":
         target = ResidualFilter().to(images01.device)(target).clamp(-1.0, 1.0)
     return target
@@ -74,13 +80,22 @@ def total_loss(
     images01: Tensor,
     has_mask: Tensor | None = None,
 ) -> LossBreakdown:
-    """Weighted sum ``L_act + w_seg L_seg + w_rec L_rec`` for one batch (Table 2 weights)."""
+    """Weighted sum ``L_act + w_seg L_seg + w_rec L_rec`` for one batch (Table 2 weights).
+
+    A network with a linear head adds its binary cross-entropy (weight 1), so both classifiers learn in one run.
+    """
     zero = torch.zeros((), device=images01.device)
     act = activation_loss(output.activations, is_real)
     seg = segmentation_loss(output.seg_logits, masks, has_mask) if output.seg_logits is not None else zero
     rec = zero
     if output.reconstruction is not None:
-        target = reconstruction_target(images01, spec)
+        height, width = output.reconstruction.shape[2:]
+        target = reconstruction_target(images01, spec, (height, width))
         rec = reconstruction_loss(output.reconstruction, target, spec.rec_loss)
     total = act + spec.seg_weight * seg + spec.rec_weight * rec
-    return LossBreakdown(total, act.detach(), seg.detach(), rec.detach())
+    linear = None
+    if output.linear_logit is not None:
+        linear = F.binary_cross_entropy_with_logits(output.linear_logit.float(), 1.0 - is_real.float())
+        total = total + linear
+        linear = linear.detach()
+    return LossBreakdown(total, act.detach(), seg.detach(), rec.detach(), linear)

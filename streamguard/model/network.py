@@ -17,7 +17,8 @@ label in training, by the predicted label (the more active half) otherwise.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from streamguard.model.variants import VariantSpec
 
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 LATENT_CHANNELS = 128
 FAKE, REAL = 0, 1  # index of each half in the latent and in the activation vector
 
@@ -47,13 +49,42 @@ class YNetOutput:
         activations: `(N, 2)` mean |h| of the fake half (column 0) and the real half (column 1).
         selected: `(N,)` class index whose half was decoded (0 fake, 1 real).
         seg_logits: `(N, 2, H, W)` per-pixel logits (channel 1 = manipulated), or None without that branch.
-        reconstruction: `(N, 3, H, W)` in [-1, 1], or None without that branch.
+        reconstruction: `(N, 3, h, w)` in [-1, 1] (h, w = H, W, or a quarter of them for the EfficientNet
+            variants), or None without that branch.
+        linear_logit: `(N,)` fake logit of the linear head on pooled features (EfficientNet variants only).
     """
 
     activations: Tensor
     selected: Tensor
     seg_logits: Tensor | None
     reconstruction: Tensor | None
+    linear_logit: Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """What the encoder hands the classifier and the mask decoder, for every detector network.
+
+    Attributes:
+        latent: `(N, 128, h, w)` latent; the first half is the fake half, the second the real half.
+        input_hw: Height and width of the input, the size of the decoded mask.
+        skips: Encoder features the mask decoder fuses, deepest first (empty for the paper's networks).
+        linear_logit: `(N,)` fake logit of a linear head on pooled features, when the network has one.
+    """
+
+    latent: Tensor
+    input_hw: tuple[int, int]
+    skips: tuple[Tensor, ...] = field(default=())
+    linear_logit: Tensor | None = None
+
+    def select(self, index: Tensor) -> Encoding:
+        """The rows picked by a boolean or integer `index`, channels-last (indexing drops the layout)."""
+
+        def rows(t: Tensor) -> Tensor:
+            return t[index].contiguous(memory_format=torch.channels_last)
+
+        linear = None if self.linear_logit is None else self.linear_logit[index]
+        return replace(self, latent=rows(self.latent), skips=tuple(rows(s) for s in self.skips), linear_logit=linear)
 
 
 def _conv_block(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -126,14 +157,27 @@ class YShapedAutoencoder(nn.Module):
         latent: Tensor = self.encoder(x)
         return latent
 
-    def decode_mask(self, latent: Tensor, selected: Tensor) -> Tensor | None:
+    @property
+    def has_masks(self) -> bool:
+        """Whether the variant has a segmentation branch."""
+        return self.seg_head is not None
+
+    def features(self, x: Tensor) -> Encoding:
+        """The `Encoding` of a normalised batch (the latent alone: these networks have no skips)."""
+        return Encoding(latent=self.encode(x), input_hw=(x.shape[2], x.shape[3]))
+
+    def fake_logit(self, encoding: Encoding) -> Tensor:
+        """Uncalibrated fake logit ``a_fake - a_real`` of an encoding."""
+        return fake_logit(half_activations(encoding.latent))
+
+    def decode_mask(self, encoding: Encoding, selected: Tensor) -> Tensor | None:
         """Segmentation logits `(N, 2, H, W)` decoded from each latent's `selected` half (None: no mask branch).
 
         Inference needs only this; the reconstruction head is a training signal.
         """
         if self.seg_head is None:
             return None
-        mask_logits: Tensor = self.seg_head(self.shared_decoder(select_half(latent, selected)))
+        mask_logits: Tensor = self.seg_head(self.shared_decoder(select_half(encoding.latent, selected)))
         return mask_logits
 
     def forward(self, x: Tensor, true_class: Tensor | None = None) -> YNetOutput:
@@ -176,16 +220,31 @@ def fake_logit(activations: Tensor) -> Tensor:
     return activations[:, FAKE] - activations[:, REAL]
 
 
+def classifier_logit(output: YNetOutput, classifier: str) -> Tensor:
+    """The uncalibrated fake logit of a forward pass.
+
+    The linear head's for a ``linear`` classifier, else the latent halves' ``a_fake - a_real``.
+    """
+    if classifier == "linear" and output.linear_logit is not None:
+        return output.linear_logit
+    return fake_logit(output.activations)
+
+
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def fuse_batchnorm(model: YShapedAutoencoder) -> YShapedAutoencoder:
+_NAMED_CONV_BN = (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))
+"""The (conv, batch norm) attribute pairs of an EfficientNet MBConv block."""
+
+
+def fuse_batchnorm(model: ModuleT) -> ModuleT:
     """Return an inference copy with every BatchNorm folded into the (transposed) convolution before it.
 
-    Same outputs in eval mode (to float rounding), about half the CPU time: batch norm over 256x256 maps
-    is a quarter of the unfused forward pass.
+    Covers ``Sequential(conv, bn, ...)`` blocks and the named pairs of EfficientNet blocks. Same outputs in eval
+    mode (to float rounding), about half the CPU time: batch norm over 256x256 maps is a quarter of the
+    unfused forward pass.
     """
     fused = copy.deepcopy(model).eval()
     for module in fused.modules():
@@ -194,4 +253,9 @@ def fuse_batchnorm(model: YShapedAutoencoder) -> YShapedAutoencoder:
             assert isinstance(conv, nn.Conv2d | nn.ConvTranspose2d)  # noqa: S101 (blocks are built that way)
             module[0] = fuse_conv_bn_eval(conv, module[1], transpose=isinstance(conv, nn.ConvTranspose2d))
             module[1] = nn.Identity()
+        for conv_name, bn_name in _NAMED_CONV_BN:
+            named_conv, bn = getattr(module, conv_name, None), getattr(module, bn_name, None)
+            if isinstance(named_conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                setattr(module, conv_name, fuse_conv_bn_eval(named_conv, bn))
+                setattr(module, bn_name, nn.Identity())
     return fused

@@ -20,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Depth = Literal["shallower", "deeper"]
+Depth = Literal["shallower", "deeper", "pretrained"]
 InputKind = Literal["image", "residual"]
 RecLoss = Literal["l1", "l2"]
+Classifier = Literal["latent", "linear"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,13 @@ class VariantSpec:
         rec_weight: Weight of the reconstruction loss (ignored without a reconstruction branch).
         rec_loss: `l1` or `l2` reconstruction loss.
         description: One line for `streamguard variants`.
+        backbone: The pretrained encoder of a ``pretrained``-depth variant (a `streamguard.model.backbones` name),
+            None for the paper's from-scratch networks.
+        classifier: What decides the class: ``latent`` (the paper's more active latent half) or ``linear``
+            (a linear layer on the pooled deepest features, trained with cross-entropy beside the latent).
+        input_size: Crop side the variant is trained and run at.
+        normalization: ``imagenet`` (mean/std) or ``tf_lite`` (``(x - 127) / 128``, the EfficientNet-Lite
+            checkpoints' convention).
     """
 
     name: str
@@ -50,7 +58,18 @@ class VariantSpec:
     rec_weight: float
     rec_loss: RecLoss
     description: str
+    backbone: str | None = None
+    classifier: Classifier = "latent"
+    input_size: int = 256
+    normalization: Literal["imagenet", "tf_lite"] = "imagenet"
 
+    @property
+    def pretrained(self) -> bool:
+        """Whether the encoder starts from ImageNet weights (an EfficientNet-Lite backbone)."""
+        return self.backbone is not None
+
+
+_CLASSIFIER_WORDS = {"yae": "the more active latent half", "linear": "a linear head on pooled features"}
 
 VARIANTS: dict[str, VariantSpec] = {
     spec.name: spec
@@ -82,6 +101,17 @@ VARIANTS: dict[str, VariantSpec] = {
         VariantSpec(
             "proposed_res", "deeper", "residual", True, True, 1.0, 1.0, "l2",
             "beyond the paper: proposed_new on high-pass residual input (as ft_res); learns forgeries far faster",
+        ),
+        *(
+            VariantSpec(
+                f"effnet_{lite}_{head}", "pretrained", "image", True, True, 1.0, 0.1, "l2",
+                f"beyond the paper: the Y-net on an ImageNet EfficientNet-{lite.capitalize()} encoder, U-Net mask "
+                f"decoder; class by {_CLASSIFIER_WORDS[head]}",
+                backbone=f"efficientnet-{lite}", classifier="latent" if head == "yae" else "linear",
+                input_size=size, normalization="tf_lite",
+            )
+            for lite, size in (("lite0", 160), ("lite2", 192))
+            for head in ("yae", "linear")
         ),
     )
 }  # fmt: skip

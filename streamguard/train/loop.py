@@ -23,10 +23,12 @@ from streamguard.evaluate import metrics
 from streamguard.model.calibration import Calibration, fit_platt
 from streamguard.model.checkpoint import CheckpointMeta, save_checkpoint
 from streamguard.model.detector import iter_batches, resolve_device
+from streamguard.model.factory import DetectorNetwork, normalization_of
 from streamguard.model.losses import total_loss
-from streamguard.model.network import FAKE, REAL, YShapedAutoencoder, fake_logit
+from streamguard.model.network import classifier_logit, fake_logit
 from streamguard.model.preprocess import crops_to_tensor, normalize
 from streamguard.train.data import Batch, CropSet, PairedSampler
+from streamguard.train.monitor import Monitor
 
 # channels_last halves the CPU time of a training step at 256x256 (42 vs 91 ms per crop, measured on 2 cores).
 CHANNELS_LAST = torch.channels_last
@@ -114,33 +116,50 @@ def state_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.name + ".state")
 
 
-def validate(model: YShapedAutoencoder, crops: CropSet, device: torch.device, batch_size: int = 64) -> tuple[
+def network_input(model: DetectorNetwork, images01: torch.Tensor) -> torch.Tensor:
+    """Normalise `(N, 3, S, S)` crops in [0, 1] the way `model`'s variant expects, channels-last."""
+    norm = normalization_of(model.spec)
+    x = normalize(images01, tuple(norm["mean"]), tuple(norm["std"]))
+    return x.contiguous(memory_format=CHANNELS_LAST)
+
+
+def validate(model: DetectorNetwork, crops: CropSet, device: torch.device, batch_size: int = 64) -> tuple[
     dict[str, Any], np.ndarray
 ]:  # fmt: skip
     """Score a crop set the way inference does and return (metrics, uncalibrated logits).
 
-    Metrics: `auc, eer, ap, acc, ece` on the uncalibrated P(fake), `seg_pixel_acc` over rows with a
-    ground-truth mask (reals count, all-zero) and `seg_iou` over fakes with a mask (NaN without a seg branch).
+    Metrics: `auc, eer, ap, acc, ece` on the uncalibrated P(fake) of the variant's classifier,
+    `seg_pixel_acc` over rows with a ground-truth mask (reals count, all-zero) and `seg_iou` over fakes with a
+    mask (NaN without a seg branch); a network with a linear head also reports `auc_latent` and `auc_linear`.
     """
     model.eval()
     logits: list[np.ndarray] = []
+    both: dict[str, list[np.ndarray]] = {"latent": [], "linear": []}
     pixel_acc: list[float] = []
     iou: list[float] = []
     with torch.inference_mode():
         for chunk in iter_batches(len(crops), batch_size):
-            x = normalize(crops_to_tensor(crops.crops[chunk]).to(device)).contiguous(memory_format=CHANNELS_LAST)
-            out = model(x)
-            logits.append(fake_logit(out.activations).float().cpu().numpy())
+            out = model(network_input(model, crops_to_tensor(crops.crops[chunk]).to(device)))
+            logits.append(classifier_logit(out, model.spec.classifier).float().cpu().numpy())
+            if out.linear_logit is not None:
+                both["latent"].append(fake_logit(out.activations).float().cpu().numpy())
+                both["linear"].append(out.linear_logit.float().cpu().numpy())
             if out.seg_logits is not None:
                 pred = torch.softmax(out.seg_logits.float(), 1)[:, 1].cpu().numpy()
                 _segmentation_scores(pred, crops.subset(np.arange(chunk.start, chunk.stop)), pixel_acc, iou)
     all_logits = np.concatenate(logits) if logits else np.zeros(0, np.float32)
-    probs = 1.0 / (1.0 + np.exp(-all_logits))
-    result: dict[str, Any] = metrics.detection_metrics(crops.is_fake, probs)
+    result: dict[str, Any] = metrics.detection_metrics(crops.is_fake, _sigmoid(all_logits))
+    for head, parts in both.items():
+        if parts:
+            result[f"auc_{head}"] = metrics.roc_auc(crops.is_fake, np.concatenate(parts))
     result["seg_pixel_acc"] = float(np.mean(pixel_acc)) if pixel_acc else math.nan
     result["seg_iou"] = float(np.mean(iou)) if iou else math.nan
     result["n"] = len(crops)
     return result, all_logits
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-logits.astype(np.float64))))
 
 
 def _segmentation_scores(pred: np.ndarray, rows: CropSet, pixel_acc: list[float], iou: list[float]) -> None:
@@ -184,7 +203,7 @@ def _cycle(loader: DataLoader[Batch], steps: int | None) -> Iterator[Batch]:
 
 
 def _train_epoch(
-    model: YShapedAutoencoder,
+    model: DetectorNetwork,
     loader: DataLoader[Batch],
     optimizer: torch.optim.Optimizer,
     device: torch.device,
@@ -202,12 +221,12 @@ def _train_epoch(
             group["lr"] = learning_rate(config, epoch, n, steps)
         images01 = batch["images01"].to(device).contiguous(memory_format=CHANNELS_LAST)
         is_real = 1.0 - batch["is_fake"].to(device)
-        out = model(normalize(images01), true_class=is_real.long())
+        out = model(network_input(model, images01), true_class=is_real.long())
         losses = total_loss(out, model.spec, is_real, batch["masks"].to(device), images01, batch["has_mask"].to(device))
         optimizer.zero_grad(set_to_none=True)
         losses.total.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
-        predicted_real = (out.activations[:, REAL] > out.activations[:, FAKE]).float()
+        predicted_real = (classifier_logit(out, model.spec.classifier) < 0).float()
         for key, value in (
             ("loss", losses.total),
             ("act", losses.activation),
@@ -223,7 +242,7 @@ def _train_epoch(
 
 
 def fit(
-    model: YShapedAutoencoder,
+    model: DetectorNetwork,
     train_data: Dataset[Batch],
     val: CropSet,
     config: TrainConfig,
@@ -232,8 +251,10 @@ def fit(
     training_meta: dict[str, Any],
     resume: bool = False,
     log: JsonlLog | None = None,
+    monitors: tuple[Monitor, ...] = (),
+    select: tuple[str, ...] = ("val_auc",),
 ) -> FitResult:
-    """Train `model`, validate every epoch, keep the best-AUC weights (calibrated on `val`) at `out`.
+    """Train `model`, validate every epoch, keep the best weights (calibrated on `val` and `monitors`) at `out`.
 
     Args:
         model: Network to train (freshly initialised, or loaded for fine-tuning).
@@ -244,6 +265,10 @@ def fit(
         training_meta: Data summary and anything else to store under `training` in the checkpoint.
         resume: Continue from `state_path(out)` when it exists.
         log: JSON-lines event log.
+        monitors: Real-deepfake sets scored every epoch (`streamguard.train.monitor`); their crops join the
+            calibration fit.
+        select: Metrics whose mean picks the best epoch (``val_auc`` of the synthetic set, or monitor keys
+            such as ``dev_unseen_video_auc``); NaN entries are left out of the mean.
     """
     log = log or JsonlLog(None)
     device = resolve_device(config.device)
@@ -269,46 +294,65 @@ def fit(
         for epoch in range(start_epoch, config.epochs):
             train_stats = _train_epoch(model, loader, optimizer, device, config, progress, epoch)
             val_metrics, val_logits = validate(model, val, device)
-            record = {"epoch": epoch, "train": train_stats, "val": val_metrics}
+            scored = [(m, *validate(model, m.crops, device)) for m in monitors]
+            monitor_metrics = {k: v for m, _, logits in scored for k, v in m.scores(logits).items()}
+            record = {"epoch": epoch, "train": train_stats, "val": val_metrics, "monitors": monitor_metrics}
             history.append(record)
             log.write("epoch", **record)
-            auc = val_metrics["auc"]
-            score = auc if not math.isnan(auc) else -val_metrics["eer"] if not math.isnan(val_metrics["eer"]) else -1
+            score = selection_score({**{f"val_{k}": v for k, v in val_metrics.items()}, **monitor_metrics}, select)
             # On a tie the later epoch wins: same ranking, but trained longer (masks, calibration keep improving).
             if score >= best_auc:
                 best_auc, best_epoch = score, epoch
-                best_metrics = _save_best(model, val, val_logits, val_metrics, config, out, training_meta, epoch)
+                calibration_set = [(val.is_fake, val_logits)] + [(m.crops.is_fake, logits) for m, _, logits in scored]
+                best_metrics = _save_best(
+                    model, val, calibration_set, val_metrics, monitor_metrics, config, out, training_meta, epoch
+                )
                 log.write("best", epoch=epoch, metrics=best_metrics)
             _save_state(out, model, optimizer, epoch, best_auc, best_epoch, history, best_metrics)
-            progress.update(epochs, advance=1, description=f"epoch {epoch + 1} val auc {auc:.4f}")
+            progress.update(epochs, advance=1, description=f"epoch {epoch + 1} selection score {score:.4f}")
     log.write("end", best_epoch=best_epoch, best_metrics=best_metrics)
     return FitResult(out, best_epoch, best_metrics, history)
 
 
+def selection_score(flat_metrics: dict[str, Any], select: tuple[str, ...]) -> float:
+    """Mean of the `select` metrics that are defined; -1 when none is (the first such epoch still saves)."""
+    unknown = [k for k in select if k not in flat_metrics]
+    if unknown:
+        raise KeyError(f"selection metric(s) {unknown} not computed; known: {', '.join(sorted(flat_metrics))}")
+    values = [float(flat_metrics[k]) for k in select if flat_metrics[k] is not None and not math.isnan(flat_metrics[k])]
+    return float(np.mean(values)) if values else -1.0
+
+
 def _save_best(
-    model: YShapedAutoencoder,
+    model: DetectorNetwork,
     val: CropSet,
-    val_logits: np.ndarray,
+    calibration_set: list[tuple[np.ndarray, np.ndarray]],
     val_metrics: dict[str, Any],
+    monitor_metrics: dict[str, Any],
     config: TrainConfig,
     out: Path,
     training_meta: dict[str, Any],
     epoch: int,
 ) -> dict[str, Any]:
+    labels = np.concatenate([is_fake for is_fake, _ in calibration_set])
+    logits = np.concatenate([scores for _, scores in calibration_set])
     calibration = Calibration()
-    if metrics.has_both_classes(val.is_fake):
-        calibration = fit_platt(val_logits, val.is_fake)
-    calibrated = calibration.apply(torch.from_numpy(val_logits)).numpy()
+    if metrics.has_both_classes(labels):
+        calibration = fit_platt(logits, labels)
+    calibrated = calibration.apply(torch.from_numpy(logits)).numpy()
     saved_metrics = {
         **{f"val_{k}": v for k, v in val_metrics.items()},
+        **monitor_metrics,
         "val_ece_uncalibrated": val_metrics["ece"],
-        "val_ece": metrics.expected_calibration_error(val.is_fake, calibrated),
-        "val_acc_calibrated": metrics.accuracy(val.is_fake, calibrated),
+        "calibration_n": len(labels),
+        "val_ece": metrics.expected_calibration_error(labels, calibrated),
+        "val_acc_calibrated": metrics.accuracy(labels, calibrated),
         "epoch": epoch,
     }
     meta = CheckpointMeta(
         variant=model.spec.name,
         input_size=int(val.crops.shape[1]) if len(val) else 256,
+        normalization=normalization_of(model.spec),
         calibration=calibration,
         training={**training_meta, "recipe": asdict(config), "epochs_trained": epoch + 1},
         metrics=saved_metrics,
@@ -319,7 +363,7 @@ def _save_best(
 
 def _save_state(
     out: Path,
-    model: YShapedAutoencoder,
+    model: DetectorNetwork,
     optimizer: torch.optim.Optimizer,
     epoch: int,
     best_auc: float,

@@ -18,10 +18,11 @@ from streamguard.datasets.layout import MediaItem, scan_dataset, summarize
 from streamguard.errors import DatasetError, MediaDecodeError
 from streamguard.evaluate.metrics import has_both_classes
 from streamguard.model.checkpoint import load_checkpoint
-from streamguard.model.network import YShapedAutoencoder
+from streamguard.model.factory import build_network
 from streamguard.model.variants import get_variant
 from streamguard.train.data import Batch, CropDataset, CropSet
 from streamguard.train.loop import FitResult, JsonlLog, TrainConfig, fit
+from streamguard.train.monitor import Monitor
 from streamguard.vision.detection import FaceDetector
 
 if TYPE_CHECKING:
@@ -70,6 +71,28 @@ def load_crop_set(root: Path, frames_per_video: int, size: int = 256, split: str
     return CropSet.from_samples(samples, size, failed)
 
 
+def cached_crop_set(root: Path, cache: Path, frames_per_video: int, size: int) -> CropSet:
+    """`load_crop_set` of `root`, cached as ``.npz`` in `cache` keyed by the file list and the settings."""
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    key = hashlib.sha256(json.dumps([files, frames_per_video, size]).encode()).hexdigest()[:16]
+    path = cache / f"crops-{root.name}-{key}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as stored:
+            return CropSet(
+                crops=stored["crops"], masks=stored["masks"], has_mask=stored["has_mask"], is_fake=stored["is_fake"],
+                sources=[str(s) for s in stored["sources"]], groups=[str(g) for g in stored["groups"]],
+            )  # fmt: skip
+    crops = load_crop_set(root, frames_per_video, size)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(
+        tmp, crops=crops.crops, masks=crops.masks, has_mask=crops.has_mask, is_fake=crops.is_fake,
+        sources=np.array(crops.sources), groups=np.array(crops.groups),
+    )  # fmt: skip
+    tmp.replace(path)
+    return crops
+
+
 def train_and_validation_sets(options: DataOptions) -> tuple[CropSet, CropSet, dict[str, object]]:
     """Crops for training and validation, and a summary of both for the checkpoint."""
     train_set = load_crop_set(options.data, options.frames_per_video, options.input_size, options.split)
@@ -100,7 +123,7 @@ def train_model(
     """`streamguard train`: a fresh network of `variant` trained on `options.data`."""
     train_set, val_set, summary = train_and_validation_sets(options)
     torch.manual_seed(config.seed)  # the initial weights are part of the seeded recipe
-    model = YShapedAutoencoder(get_variant(variant))
+    model = build_network(get_variant(variant))
     return fit(
         model, CropDataset(train_set, augment=True, seed=config.seed), val_set, config, out,
         training_meta=summary, resume=resume, log=JsonlLog(log or out.with_name(out.name + ".log.jsonl")),
@@ -120,6 +143,10 @@ def finetune_model(
     )  # fmt: skip
 
 
+DEFAULT_FORGE_STEPS = 100
+"""Optimiser steps per epoch of on-the-fly forging when none is given."""
+
+
 @dataclass(frozen=True)
 class ForgeOptions:
     """Training on forgeries synthesised on the fly from real faces (`streamguard.forge`).
@@ -128,22 +155,32 @@ class ForgeOptions:
         real: Real faces (e.g. ``../shared/data/real_faces``; its committed person/source split is used).
         cache: Face-bank cache folder (faces and landmarks detected once).
         families: Manipulation families to train on; leave one out for the unseen-attack protocol.
-        steps_per_epoch: Optimiser steps per epoch (the forged set is virtual, fresh items every epoch).
+        steps_per_epoch: Optimiser steps per epoch; None: `DEFAULT_FORGE_STEPS` with on-the-fly forging (the set
+            is virtual, fresh items every epoch), one pass with a pool.
         n_val: Fixed validation items, forged from held-out people.
         pool: When > 0, forge this many training items once (cached in `cache`) and train epochs over them
             instead of forging every step: on a small CPU, forging costs ~5x the training step, so a fixed
             pool trains several times more steps per hour at the price of less variety.
         paired: Train on (real, fake) pairs of one face with the same box jitter and realism draws, drawn
             side by side into batches (`streamguard.train.data.PairedSampler`); validation stays unpaired.
+        extra_real: Folders of more training reals, forged like the rest (`forge_training_data`).
+        monitor: A labelled set of real deepfakes (e.g. ``deepfakes_dev/val``) scored every epoch and used in
+            the calibration fit; never trained on.
+        seen_groups: The monitor's fake groups whose generators the training data shares.
+        select: Metrics whose mean picks the best epoch (`streamguard.train.loop.selection_score`).
     """
 
     real: Path
     cache: Path
     families: list[str] | None = None
-    steps_per_epoch: int = 100
+    steps_per_epoch: int | None = None
     n_val: int = 512
     pool: int = 0
     paired: bool = True
+    extra_real: tuple[Path, ...] = ()
+    monitor: Path | None = None
+    seen_groups: tuple[str, ...] = ()
+    select: tuple[str, ...] = ("val_auc",)
 
 
 def train_model_forged(
@@ -160,9 +197,10 @@ def train_model_forged(
 
     from streamguard.forge.dataset import forge_training_data
 
+    spec = get_variant(variant)
     data = forge_training_data(
         options.real, options.cache, seed=config.seed, families=options.families, n_val=options.n_val,
-        paired=options.paired,
+        paired=options.paired, size=spec.input_size, extra_real=options.extra_real,
     )  # fmt: skip
     train_data: Dataset[Batch] = data.train
     summary = data.summary
@@ -170,14 +208,21 @@ def train_model_forged(
         pool = forged_pool(data.train, options.pool, options.cache, data.summary, config.num_workers)
         train_data = CropDataset(pool, augment=True, seed=config.seed, paired=options.paired)
         summary = {**summary, "pool": options.pool}
-        config = replace(config, num_workers=0)  # the pool is in memory; workers would copy it
+        # The pool is in memory; workers would copy it.
+        config = replace(config, num_workers=0, steps_per_epoch=options.steps_per_epoch)
     else:
-        config = replace(config, steps_per_epoch=options.steps_per_epoch)
+        config = replace(config, steps_per_epoch=options.steps_per_epoch or DEFAULT_FORGE_STEPS)
+    monitors: tuple[Monitor, ...] = ()
+    if options.monitor is not None:
+        crops = cached_crop_set(options.monitor, options.cache, frames_per_video=16, size=spec.input_size)
+        monitors = (Monitor("dev", crops, frozenset(options.seen_groups)),)
+        summary = {**summary, "monitor": {"root": str(options.monitor), "seen_groups": list(options.seen_groups),
+                                          **crops.summary()}}  # fmt: skip
     torch.manual_seed(config.seed)
-    model = YShapedAutoencoder(get_variant(variant))
+    model = build_network(spec)
     return fit(
         model, train_data, CropSet(**data.val), config, out, training_meta=summary, resume=resume,
-        log=JsonlLog(log or out.with_name(out.name + ".log.jsonl")),
+        log=JsonlLog(log or out.with_name(out.name + ".log.jsonl")), monitors=monitors, select=options.select,
     )  # fmt: skip
 
 
