@@ -104,15 +104,11 @@ def train(
     ] = None,
     monitor: Annotated[
         Path | None,
-        typer.Option(
-            help="With --forge: real deepfakes scored each epoch, used for calibration, never trained on."
-        ),
+        typer.Option(help="With --forge: real deepfakes scored each epoch, used for calibration, never trained on."),
     ] = None,
     seen_group: Annotated[
         list[str] | None,
-        typer.Option(
-            help="With --monitor: fake groups whose generators training shares (others: unseen). Repeat."
-        ),
+        typer.Option(help="With --monitor: fake groups whose generators training shares (others: unseen). Repeat."),
     ] = None,
     select: Annotated[
         list[str] | None,
@@ -221,6 +217,10 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     save_masks: Annotated[Path | None, typer.Option(help="Write predicted masks as PNG under this folder.")] = None,
     split: Annotated[str | None, typer.Option(help="FaceForensics++ split (train, val, test).")] = None,
+    seen_group: Annotated[
+        list[str] | None,
+        typer.Option(help="Fake groups of generators seen in training; adds the unseen-generator pool. Repeat."),
+    ] = None,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
 ) -> None:
     """Evaluate a checkpoint: frame/video AUC, EER, AP, ACC, ECE and mask accuracy/IoU, overall and per group."""
@@ -229,7 +229,9 @@ def evaluate(
 
     try:
         detector = Detector.load(checkpoint, device=device)
-        options = EvalOptions(frames_per_video, batch_size, save_masks=save_masks, split=split)
+        options = EvalOptions(
+            frames_per_video, batch_size, save_masks=save_masks, split=split, seen_groups=tuple(seen_group or ())
+        )
         report = evaluate_dataset(detector, data, options)
     except StreamguardError as e:
         raise _fail(e) from e
@@ -253,6 +255,8 @@ def _print_report(report: dict[str, Any]) -> None:
     for column in columns:
         table.add_column(column, justify="right")
     table.add_row("[bold]all[/]", *(_fmt(report[c]) for c in columns))
+    if "unseen_generators" in report:
+        table.add_row("[bold]unseen generators[/]", *(_fmt(report["unseen_generators"][c]) for c in columns))
     for name, group in report["groups"].items():
         table.add_row(name or "(top level)", *(_fmt(group[c]) for c in columns))
     console.print(table)
@@ -526,6 +530,67 @@ def run(
         asyncio.run(serve())
     except StreamguardError as e:
         raise _fail(e) from e
+
+
+@app.command()
+def scan(
+    inputs: Annotated[list[Path], typer.Argument(help="Video or image files, or folders searched recursively.")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML configuration file.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write one row per alert as CSV here.")] = None,
+    redis: Annotated[str | None, typer.Option(help="Also publish the alert events to this Redis URL.")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Files scanned at once (their faces share batches).")] = 4,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+) -> None:
+    """Run the daemon's pipeline over recordings (offline replays) and report each file's alerts.
+
+    Sampling, faces, tracking, batched inference and the alert hysteresis are the daemon's, at the
+    configuration's settings; alert times are media times. Undecodable files are listed, never fatal.
+    """
+    import asyncio
+
+    from rich.progress import Progress
+
+    from streamguard.daemon.scan import Scanner, collect_media, report_json, summarize, write_csv, write_json
+    from streamguard.model.detector import Detector
+
+    _setup_logging(log_level)
+    try:
+        cfg = _load_daemon_config(config, None, None, None)
+        files = collect_media(inputs)
+        detector = Detector.load(cfg.inference.model, device=cfg.inference.device)
+    except (StreamguardError, OSError) as e:
+        raise _fail(e) from e
+    scanner = Scanner(cfg, detector, concurrency=concurrency, redis_url=redis)
+    with Progress(transient=True) as progress:
+        task = progress.add_task("scanning", total=len(files))
+        results = asyncio.run(scanner.scan(files, on_done=lambda _: progress.advance(task)))
+    _print_scan(results, summarize(results))
+    if json_out is not None:
+        write_json(report_json(results, detector, cfg), json_out)
+    if csv_out is not None:
+        write_csv(results, csv_out)
+
+
+def _print_scan(results: list[Any], summary: dict[str, Any]) -> None:
+    table = Table(title="streamguard scan")
+    for column in ("file", "label", "alerts", "first alert (s)", "peak", "max P(fake)", "note"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        first = r.alerts[0] if r.alerts else None
+        table.add_row(
+            f"{Path(r.path).parent.name}/{Path(r.path).name}", r.label or "", str(len(r.alerts)),
+            "" if first is None else f"{first.start_s:.1f}-{first.end_s:.1f}",
+            "" if first is None else f"{max(a.peak for a in r.alerts):.2f}",
+            "" if r.max_p is None else f"{r.max_p:.2f}", r.error or ("no face" if r.max_p is None else ""),
+        )  # fmt: skip
+    console.print(table)
+    for label in ("fake", "real"):
+        counts = summary[label]
+        if counts["n"]:
+            console.print(f"{label}: {counts['alerted']} of {counts['n']} files raised an alert")
+    if summary["n_errors"]:
+        console.print(f"[yellow]{summary['n_errors']} file(s) could not be scanned[/]")
 
 
 @app.command("check-config")

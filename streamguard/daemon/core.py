@@ -101,7 +101,7 @@ class Daemon:
             on_batch=self._record_batch,
         )
         await self._batcher.start()
-        self._faces = FaceStage(_face_options(cfg, crop_size=detector.input_size))
+        self._faces = FaceStage(face_options(cfg, crop_size=detector.input_size))
         await asyncio.to_thread(self._faces.warm_up)
         await self._start_sink()
         app = build_app(self.readiness, self.metrics.render)
@@ -178,13 +178,13 @@ class Daemon:
         assert self._faces is not None and self._batcher is not None  # noqa: S101 - start() ran
         resolved = stream.resolve(self.config.ingest)
         source = build_source(resolved, self._on_source_event)
-        tracker = FaceTracker(_tracking_options(self.config, resolved.analysis_fps))
+        tracker = FaceTracker(tracking_options(self.config, resolved.analysis_fps))
         worker = StreamWorker(
             source,
             faces=self._faces,
             tracker=tracker,
             batcher=self._batcher,
-            scorer=StreamScorer(stream.id, _hysteresis(self.config)),
+            scorer=StreamScorer(stream.id, hysteresis_config(self.config)),
             metrics=self.metrics,
             on_event=self._publish_event,
             live=not isinstance(source, FileSource) or source.realtime,
@@ -380,7 +380,8 @@ def build_source(stream: ResolvedStream, on_event: EventCallback) -> BaseSource:
     return source_from_url(stream.id, stream.url, **options)
 
 
-def _face_options(cfg: DaemonConfig, crop_size: int) -> FaceOptions:
+def face_options(cfg: DaemonConfig, crop_size: int) -> FaceOptions:
+    """The face stage's options from the ``faces`` section, cropping at the model's input size."""
     faces = cfg.faces
     return FaceOptions(
         crop_size=crop_size,
@@ -393,7 +394,8 @@ def _face_options(cfg: DaemonConfig, crop_size: int) -> FaceOptions:
     )
 
 
-def _tracking_options(cfg: DaemonConfig, analysis_fps: float) -> TrackingOptions:
+def tracking_options(cfg: DaemonConfig, analysis_fps: float) -> TrackingOptions:
+    """A stream's tracker options from the ``tracking`` section at its analysis rate."""
     tracking = cfg.tracking
     return TrackingOptions(
         analysis_fps=analysis_fps,
@@ -405,7 +407,8 @@ def _tracking_options(cfg: DaemonConfig, analysis_fps: float) -> TrackingOptions
     )
 
 
-def _hysteresis(cfg: DaemonConfig) -> HysteresisConfig:
+def hysteresis_config(cfg: DaemonConfig) -> HysteresisConfig:
+    """The alert rules from the ``scoring`` section."""
     s = cfg.scoring
     return HysteresisConfig(
         window_s=s.window_s,

@@ -26,6 +26,7 @@ from streamguard.vision.tracking import FaceTracker
 logger = logging.getLogger(__name__)
 
 EventHandler = Callable[[AlertEvent], None]
+ScoresHandler = Callable[[Frame, list[Score]], None]
 
 
 @dataclass(slots=True)
@@ -57,6 +58,9 @@ class StreamWorker:
         metrics: Where counters go.
         on_event: Receives every alert event (the sink); must not block.
         live: Score on wall-clock time (live streams) rather than media time (offline replays).
+        wall_clock_events: Give events wall-clock times (the daemon); False keeps the scoring clock, i.e.
+            media time for an offline replay (`streamguard scan` reports alerts at media times).
+        on_scores: Receives each analysed frame's face scores (a scan's per-file peak); must not block.
     """
 
     def __init__(
@@ -70,6 +74,8 @@ class StreamWorker:
         metrics: Metrics,
         on_event: EventHandler,
         live: bool,
+        wall_clock_events: bool = True,
+        on_scores: ScoresHandler | None = None,
     ) -> None:
         self.source = source
         self.stream_id = source.stream_id
@@ -80,6 +86,8 @@ class StreamWorker:
         self._metrics = metrics
         self._on_event = on_event
         self._live = live
+        self._wall_clock_events = wall_clock_events
+        self._on_scores = on_scores
         self._last_clock: float | None = None
         # Wall time minus scoring time at the last frame: events always carry wall-clock times.
         self._wall_offset = 0.0
@@ -113,6 +121,8 @@ class StreamWorker:
                 extra={"stream_id": self.stream_id},
             )
             return
+        if self._on_scores is not None:
+            self._on_scores(frame, scores)
         now_mono = time.monotonic()
         for score in scores:
             self._metrics.e2e_latency_seconds.observe(now_mono - score.face.mono_ts)
@@ -164,7 +174,7 @@ class StreamWorker:
             self._tracker.reset()
             self._emit(self.scorer.end_all(EndReason.TRACK_LOST, self._last_clock))
         self._last_clock = clock
-        self._wall_offset = frame.wall_ts - clock
+        self._wall_offset = frame.wall_ts - clock if self._wall_clock_events else 0.0
         return clock
 
     def _emit(self, events: list[AlertEvent]) -> None:

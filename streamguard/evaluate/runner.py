@@ -49,6 +49,8 @@ class EvalOptions:
         max_faces: Faces scored per frame.
         save_masks: Folder for predicted masks as PNG (None = don't write).
         split: FaceForensics++ official split to evaluate (`train`, `val`, `test`), when the layout has one.
+        seen_groups: Fake groups whose generators the model was trained on; when given, the report adds
+            ``unseen_generators``: the other fake groups pooled against every real.
     """
 
     frames_per_video: int = 32
@@ -56,6 +58,7 @@ class EvalOptions:
     max_faces: int = 4
     save_masks: Path | None = None
     split: str | None = None
+    seen_groups: tuple[str, ...] = ()
 
 
 def evaluate_dataset(detector: Detector, root: Path, options: EvalOptions | None = None) -> dict[str, Any]:
@@ -73,7 +76,7 @@ def evaluate_dataset(detector: Detector, root: Path, options: EvalOptions | None
             size=detector.input_size, max_faces=options.max_faces, on_error=on_error,
         )  # fmt: skip
         frames = list(score_frames(detector, samples, options))
-    report = build_report(frames, failed)
+    report = build_report(frames, failed, options.seen_groups)
     report["checkpoint"] = {"version": detector.version, "variant": detector.meta.variant}
     report["dataset"] = {"root": str(root), "n_items": len(items), "frames_per_video": options.frames_per_video}
     return report
@@ -125,17 +128,27 @@ def _write_mask(folder: Path, sample: FaceSample, mask: np.ndarray) -> None:
     cv2.imwrite(str(path), np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
-def build_report(frames: list[FrameScore], failed: list[dict[str, str]]) -> dict[str, Any]:
+def build_report(
+    frames: list[FrameScore], failed: list[dict[str, str]], seen_groups: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Overall and per-group metrics from frame scores.
 
     Keys (overall and in each `groups[name]`): `frame_auc, video_auc, eer, ap, acc, ece, seg_pixel_acc,
     seg_iou, n_frames, n_videos, n_images, n_no_face`; overall also `n_failed` and `failed`. Undefined
-    values (one class only, no videos, no masks) are None.
+    values (one class only, no videos, no masks) are None. With `seen_groups`, `unseen_generators` holds
+    the same keys for every real and the fakes of the other groups, and names those groups.
     """
     report = _summary(frames)
     report["n_failed"] = len(failed)
     report["failed"] = failed
     report["groups"] = {name: _summary(group_frames) for name, group_frames in _group_frames(frames).items()}
+    if seen_groups:
+        unseen = [f for f in frames if not f.item.is_fake or f.item.group not in seen_groups]
+        report["unseen_generators"] = {
+            **_summary(unseen),
+            "seen_groups": sorted(seen_groups),
+            "groups": sorted({f.item.group for f in unseen if f.item.is_fake}),
+        }
     return report
 
 
