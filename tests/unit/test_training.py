@@ -13,6 +13,7 @@ import torch
 from streamguard.model import YNetOutput, YShapedAutoencoder, get_variant, load_checkpoint
 from streamguard.train.data import CropDataset, CropSet
 from streamguard.train.loop import JsonlLog, TrainConfig, fit, learning_rate, state_path, validate
+from streamguard.train.monitor import Monitor
 
 
 def synthetic_crops(n: int = 16, size: int = 64, seed: int = 0) -> CropSet:
@@ -70,6 +71,29 @@ def test_best_checkpoint_is_calibrated_and_self_describing(tmp_path: Path) -> No
     assert meta.calibration.method == "platt" and meta.calibration.n_samples == len(crops)
     assert meta.training["data"] == "synthetic" and meta.training["recipe"]["batch_size"] == 8
     assert {"val_auc", "val_ece", "val_ece_uncalibrated", "epoch"} <= set(meta.metrics)
+
+
+def test_monitors_are_scored_each_epoch_pick_the_epoch_and_join_the_calibration(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    crops, dev = synthetic_crops(), synthetic_crops(12, seed=5)
+    dev.sources = [f"{'fake' if fake else 'real'}/{i // 2}.mp4" for i, fake in enumerate(dev.is_fake)]
+    dev.groups = ["seen" if i % 4 == 1 else "new" for i in range(len(dev))]
+    out = tmp_path / "c.pt"
+    result = fit(
+        YShapedAutoencoder(get_variant("proposed_new")), CropDataset(crops), crops,
+        TrainConfig(epochs=3, batch_size=8, device="cpu"), out, training_meta={},
+        monitors=(Monitor("dev", dev, frozenset({"seen"})),), select=("dev_unseen_frame_auc",),
+    )  # fmt: skip
+    per_epoch = [h["monitors"]["dev_unseen_frame_auc"] for h in result.history]
+    assert result.best_epoch == max(range(3), key=lambda e: (per_epoch[e], e))  # the later epoch wins a tie
+    _, meta = load_checkpoint(out)
+    assert meta.calibration.n_samples == len(crops) + len(dev)
+    assert meta.metrics["calibration_n"] == len(crops) + len(dev)
+    assert {"dev_frame_auc", "dev_video_auc", "dev_unseen_video_auc", "val_auc"} <= set(meta.metrics)
+    with pytest.raises(KeyError, match="no_such_metric"):
+        fit(YShapedAutoencoder(get_variant("ft")), CropDataset(crops), crops,
+            TrainConfig(epochs=1, batch_size=8, device="cpu"), tmp_path / "d.pt", training_meta={},
+            select=("no_such_metric",))  # fmt: skip
 
 
 def test_resume_continues_where_it_stopped(tmp_path: Path) -> None:
