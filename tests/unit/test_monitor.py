@@ -17,7 +17,8 @@ def crop_set(rows: list[tuple[str, str, bool]]) -> CropSet:
     n = len(rows)
     return CropSet(
         crops=np.zeros((n, 8, 8, 3), np.uint8), masks=np.zeros((n, 8, 8), np.uint8), has_mask=np.zeros(n, bool),
-        is_fake=np.array([fake for _, _, fake in rows]), sources=[s for s, _, _ in rows], groups=[g for _, g, _ in rows],
+        is_fake=np.array([fake for _, _, fake in rows]), sources=[s for s, _, _ in rows],
+        groups=[g for _, g, _ in rows],
     )  # fmt: skip
 
 
