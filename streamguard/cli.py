@@ -208,6 +208,38 @@ def _print_fit(checkpoint: Path, epoch: int, metrics: dict[str, Any]) -> None:
     console.print("  " + "  ".join(f"{k}={v:.4f}" for k, v in shown.items()))
 
 
+@app.command()
+def calibrate(
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint to recalibrate.")],
+    out: Annotated[Path, typer.Option(help="Where to write the recalibrated checkpoint.")],
+    forge: Annotated[Path, typer.Option(help="Real faces: their validation people are forged as in training.")],
+    monitor: Annotated[
+        Path | None, typer.Option(help="Real deepfakes whose crops join the fit (e.g. deepfakes_dev/val).")
+    ] = None,
+    seen_group: Annotated[
+        list[str] | None, typer.Option(help="With --monitor: groups of generators seen in training. Repeat.")
+    ] = None,
+    variant: Annotated[
+        str | None, typer.Option(help="Score with this variant of the same weights (e.g. the linear head).")
+    ] = None,
+    cache: Annotated[Path, typer.Option(help="Face-bank and crop cache.")] = Path("runs/face_cache"),
+) -> None:
+    """Refit a checkpoint's P(fake) calibration on the validation sets (synthetic people + real deepfakes)."""
+    from streamguard.train.pipeline import CalibrationOptions, recalibrate
+
+    options = CalibrationOptions(forge, cache, monitor, tuple(seen_group or ()))
+    try:
+        meta = recalibrate(checkpoint, out, options, variant=variant)
+    except (StreamguardError, KeyError) as e:
+        raise _fail(e) from e
+    cal = meta.calibration
+    console.print(
+        f"[green]calibrated[/] {out} ({meta.variant}): scale {cal.scale:.3f}, bias {cal.bias:.3f}, n {cal.n_samples}"
+    )
+    shown = {k: v for k, v in meta.metrics["recalibrated"].items() if k.endswith("auc")}
+    console.print("  " + "  ".join(f"{k}={v:.4f}" for k, v in shown.items() if isinstance(v, float)))
+
+
 @app.command("eval")
 def evaluate(
     checkpoint: Annotated[Path, typer.Option(help="Checkpoint to evaluate.")],

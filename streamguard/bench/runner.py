@@ -15,6 +15,8 @@ from typing import Any
 from streamguard.bench import scenarios
 from streamguard.bench.machine import machine_info
 from streamguard.bench.scenarios import PipelineRun, Spread
+from streamguard.config.inference import InferenceConfig
+from streamguard.model.checkpoint import load_checkpoint
 
 SCENARIOS = ("decode", "model", "pipeline")
 FULL_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -68,6 +70,7 @@ class Report:
     alert_latency_p95_s: float | None = None
     mb_per_stream: float | None = None
     model_faces_per_s: float | None = None
+    model_ms_per_face_1core_b8: float | None = None
     rss_slope_mb_per_h: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -125,13 +128,22 @@ def _model(report: Report, options: BenchOptions, clips: list[Path]) -> None:
     if torch.cuda.is_available():
         settings += ["cuda_fp32", "cuda_fp16", "cuda_bf16"]
     seconds = 0.3 if options.quick else 2.0
-    runs = [scenarios.model_throughput(batches, settings, seconds) for _ in range(options.repeats)]
+    checkpoint = options.model or InferenceConfig().model
+    variant = load_checkpoint(checkpoint)[1].variant
+    runs = [scenarios.model_throughput(batches, settings, seconds, variant) for _ in range(options.repeats)]
     rows = _median_rows(runs)
     cpu_rows = [r for r in rows if not r["setting"].startswith("cuda") and "faces_per_s" in r]
     report.model_faces_per_s = max((r["faces_per_s"] for r in cpu_rows), default=None)
     blaze = Spread.of([scenarios.blazeface_ms(clips[0], frames=10 if options.quick else 50)
                        for _ in range(options.repeats)])  # fmt: skip
-    report.details["model"] = {"rows": rows, "blazeface_ms_per_720p_frame": blaze.as_dict(2),
+    detector_runs = [
+        scenarios.detector_ms_per_face(checkpoint, (1, 8), (1, 2), seconds) for _ in range(options.repeats)
+    ]
+    detector_rows = [{**row, "ms_per_face": round(1000 / row["faces_per_s"], 2)} for row in _median_rows(detector_runs)]
+    one_core_b8 = [r for r in detector_rows if (r["threads"], r["batch"], r["masks"]) == (1, 8, "all")]
+    report.model_ms_per_face_1core_b8 = one_core_b8[0]["ms_per_face"] if one_core_b8 else None
+    report.details["model"] = {"variant": variant, "checkpoint": str(checkpoint), "rows": rows,
+                               "detector": detector_rows, "blazeface_ms_per_720p_frame": blaze.as_dict(2),
                                "torch_threads": torch.get_num_threads()}  # fmt: skip
 
 
@@ -224,6 +236,7 @@ def markdown_table(report: Report) -> str:
         ("latency frame -> alert in Redis p95 (s)", report.alert_latency_p95_s),
         ("memory per stream (MB)", report.mb_per_stream),
         ("model faces/s (best CPU setting)", report.model_faces_per_s),
+        ("detector ms/face, 1 core, batch 8, masks for all", report.model_ms_per_face_1core_b8),
         ("RSS slope in soak (MB/h)", report.rss_slope_mb_per_h),
     ]
     lines = ["| figure | value |", "|---|---|"]

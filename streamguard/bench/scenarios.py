@@ -142,18 +142,21 @@ def model_throughput(
 def _time_forward(setting: str, batch: int, seconds: float, variant: str) -> float:
     import torch
 
-    from streamguard.model.network import YShapedAutoencoder, fuse_batchnorm
+    from streamguard.model.factory import build_network
+    from streamguard.model.network import fuse_batchnorm
     from streamguard.model.variants import get_variant
 
     cuda = setting.startswith("cuda")
     device = torch.device("cuda" if cuda else "cpu")
-    model = fuse_batchnorm(YShapedAutoencoder(get_variant(variant)).eval()).to(device)
+    spec = get_variant(variant)
+    model = fuse_batchnorm(build_network(spec, pretrained=False).eval()).to(device)
     memory_format = torch.contiguous_format if setting == "fp32_contiguous" else torch.channels_last
     model = model.to(memory_format=memory_format)  # type: ignore[call-overload]
     forward: Callable[[torch.Tensor], object] = model
     if setting == "compile":
         forward = torch.compile(model)
-    x = torch.randn(batch, 3, 256, 256, device=device).contiguous(memory_format=memory_format)
+    size = spec.input_size
+    x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=memory_format)
     dtype = {"bf16": torch.bfloat16, "cuda_bf16": torch.bfloat16, "cuda_fp16": torch.float16}.get(setting)
     autocast = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
     with torch.inference_mode(), autocast:
@@ -165,6 +168,40 @@ def _time_forward(setting: str, batch: int, seconds: float, variant: str) -> flo
                 torch.cuda.synchronize()
             n += 1
     return 1000 * (time.perf_counter() - started) / n
+
+
+def detector_ms_per_face(
+    checkpoint: Path, batches: Sequence[int], threads: Sequence[int], seconds: float
+) -> list[dict[str, Any]]:
+    """Milliseconds per face of `Detector.infer` as the daemon calls it, per thread count and batch size.
+
+    ``masks: all`` decodes a mask for every face (every face in an alert: the worst case); ``masks: gated``
+    decodes none (no face at the mask gate: the common case of real faces).
+    """
+    import torch
+
+    from streamguard.model.detector import Detector
+
+    detector = Detector.load(checkpoint, device="cpu")
+    previous = torch.get_num_threads()
+    rows: list[dict[str, Any]] = []
+    try:
+        for n_threads in threads:
+            torch.set_num_threads(n_threads)
+            for batch in batches:
+                crops = synthetic_crops(batch, detector.input_size)
+                for masks, gate in (("all", None), ("gated", 2.0)):
+                    detector.infer(crops, mask_min_p=gate)  # warm-up
+                    n, started = 0, time.perf_counter()
+                    while n < 2 or time.perf_counter() - started < seconds:
+                        detector.infer(crops, mask_min_p=gate)
+                        n += 1
+                    ms = 1000 * (time.perf_counter() - started) / (n * batch)
+                    rows.append({"threads": n_threads, "batch": batch, "masks": masks, "ms_per_face": round(ms, 2),
+                                 "faces_per_s": round(1000 / ms, 1)})  # fmt: skip
+    finally:
+        torch.set_num_threads(previous)
+    return rows
 
 
 def blazeface_ms(clip: Path, frames: int = 30) -> float:

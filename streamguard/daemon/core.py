@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamguard.api.runtime import RuntimeApi
@@ -21,6 +23,7 @@ from streamguard.daemon.worker import StreamWorker
 from streamguard.errors import ConfigError, StreamguardError
 from streamguard.inference.batcher import MicroBatcher
 from streamguard.inference.engine import DetectorEngine, configure_torch_threads
+from streamguard.ingest.backoff import Backoff
 from streamguard.ingest.base import BaseSource, EventCallback, SourceEvent
 from streamguard.ingest.factory import source_from_url
 from streamguard.ingest.file import FileSource
@@ -39,17 +42,36 @@ logger = logging.getLogger(__name__)
 STATE_INTERVAL_S = 1.0
 EMBEDDED_URL_FILE = "redis.url"
 """Where a daemon with an embedded Redis writes its URL, so `streamguard alerts` can find it."""
-WORKER_RESTART_DELAY_S = 1.0
+WORKER_HEALTHY_S = 60.0
+"""A worker that ran this long before failing is restarted after the shortest delay again."""
+
+
+def default_worker_backoff() -> Backoff:
+    """Restart delays of a failing stream worker: 1 s doubling to 60 s, ±20 % jitter."""
+    return Backoff(initial_s=1.0, max_s=60.0, jitter=0.2)
 
 
 @dataclass(slots=True)
 class StreamHandle:
-    """A running stream: its config, source, worker and supervising task."""
+    """A running stream: its config, source, worker and supervising task.
+
+    Attributes:
+        config: The stream's configuration.
+        source: Its frames.
+        worker: Its path through the pipeline.
+        backoff: Restart delays after the worker fails.
+        task: The supervising task.
+        restarts: Times the worker failed and was restarted.
+        retry_at: Wall-clock time of the pending restart, None while the worker runs.
+    """
 
     config: StreamConfig
     source: BaseSource
     worker: StreamWorker
+    backoff: Backoff = field(default_factory=default_worker_backoff)
     task: asyncio.Task[None] | None = None
+    restarts: int = 0
+    retry_at: float | None = None
 
 
 class Daemon:
@@ -58,10 +80,18 @@ class Daemon:
     Args:
         config: The validated configuration.
         detector: A loaded detector (tests, the demo); loaded from ``config.inference.model`` when omitted.
+        worker_backoff: Makes each stream's restart delays for a failing worker (tests shorten them).
     """
 
-    def __init__(self, config: DaemonConfig, *, detector: Detector | None = None) -> None:
+    def __init__(
+        self,
+        config: DaemonConfig,
+        *,
+        detector: Detector | None = None,
+        worker_backoff: Callable[[], Backoff] = default_worker_backoff,
+    ) -> None:
         self.config = config
+        self._worker_backoff = worker_backoff
         self.metrics = Metrics()
         self.detector = detector
         self.streams: dict[str, StreamHandle] = {}
@@ -189,7 +219,7 @@ class Daemon:
             on_event=self._publish_event,
             live=not isinstance(source, FileSource) or source.realtime,
         )
-        handle = StreamHandle(stream, source, worker)
+        handle = StreamHandle(stream, source, worker, backoff=self._worker_backoff())
         self.streams[stream.id] = handle
         self.metrics.stream_up.labels(stream=stream.id).set(0)
         await source.start()
@@ -264,18 +294,33 @@ class Daemon:
         await self.sink.start()
 
     async def _supervise(self, handle: StreamHandle) -> None:
-        """Run a stream's worker; an unexpected failure is logged with its traceback and the worker restarted."""
+        """Run a stream's worker; an unexpected failure is logged with its traceback and the worker restarted.
+
+        Restarts back off exponentially (with jitter, capped) while the worker keeps failing, so a stream that
+        fails at once does not spin; one that ran `WORKER_HEALTHY_S` before failing restarts at the shortest delay.
+        """
         stream_id = handle.config.id
         while True:
+            started = time.monotonic()
             try:
                 await handle.worker.run()
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("stream %s: worker failed; restarting", stream_id, extra={"stream_id": stream_id})
+            except Exception:  # the supervisor's job: any worker bug is logged and the stream restarted
+                if time.monotonic() - started >= WORKER_HEALTHY_S:
+                    handle.backoff.reset()
+                delay = handle.backoff.next_delay()
+                handle.restarts += 1
+                handle.retry_at = time.time() + delay
+                logger.exception(
+                    "stream %s: worker failed; restart %d in %.1f s", stream_id, handle.restarts, delay,
+                    extra={"stream_id": stream_id},
+                )  # fmt: skip
                 self.metrics.stream_errors.labels(stream=stream_id).inc()
-                await asyncio.sleep(WORKER_RESTART_DELAY_S)
+                self.metrics.worker_restarts.labels(stream=stream_id).inc()
+                await asyncio.sleep(delay)
+                handle.retry_at = None
 
     def _publish_event(self, event: AlertEvent) -> None:
         logger.info(
@@ -347,6 +392,8 @@ def stream_state(handle: StreamHandle) -> dict[str, str | int | float]:
         "failed": status.failed,
         "dropped": stats.dropped_total,
         "last_error": stats.last_error,
+        "worker_restarts": handle.restarts,
+        "worker_retry_in_s": 0.0 if handle.retry_at is None else round(max(0.0, handle.retry_at - time.time()), 2),
     }
 
 

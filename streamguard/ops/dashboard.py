@@ -140,6 +140,7 @@ def ingest_panels() -> list[PanelSpec]:
                 (_stream_rate(m.STREAM_RECONNECTS), "{{stream}} reconnects"),
                 (_stream_rate(m.STREAM_STALLS), "{{stream}} stalls"),
                 (_stream_rate(m.STREAM_ERRORS), "{{stream}} errors"),
+                (_stream_rate(m.WORKER_RESTARTS), "{{stream}} worker restarts"),
             ),
         ),
         PanelSpec("Faces detected per second", "timeseries", "ops", ((_stream_rate(m.FACES_DETECTED), "{{stream}}"),)),

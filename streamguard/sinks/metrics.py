@@ -27,6 +27,7 @@ STREAM_UP = PREFIX + "stream_up"
 STREAM_RECONNECTS = PREFIX + "stream_reconnects_total"
 STREAM_STALLS = PREFIX + "stream_stalls_total"
 STREAM_ERRORS = PREFIX + "stream_errors_total"
+WORKER_RESTARTS = PREFIX + "worker_restarts_total"
 INFERENCE_BATCH_SIZE = PREFIX + "inference_batch_size"
 INFERENCE_SECONDS = PREFIX + "inference_seconds"
 INFERENCE_QUEUE_DEPTH = PREFIX + "inference_queue_depth"
@@ -50,6 +51,7 @@ METRIC_NAMES: tuple[str, ...] = (
     STREAM_RECONNECTS,
     STREAM_STALLS,
     STREAM_ERRORS,
+    WORKER_RESTARTS,
     INFERENCE_BATCH_SIZE,
     INFERENCE_SECONDS,
     INFERENCE_QUEUE_DEPTH,
@@ -89,6 +91,7 @@ class Metrics:
         stream_reconnects: Reconnection attempts.
         stream_stalls: Stalls detected by the last-frame watchdog.
         stream_errors: Errors reported by the source (decode, open, unsupported codec...).
+        worker_restarts: Times a stream's worker failed unexpectedly and was restarted (with backoff).
         inference_batch_size: Items per micro-batch.
         inference_seconds: Wall time of one micro-batch in the model.
         inference_queue_depth: Items waiting for the micro-batcher.
@@ -119,6 +122,9 @@ class Metrics:
         self.stream_reconnects = Counter(STREAM_RECONNECTS, "Reconnection attempts.", stream, registry=reg)
         self.stream_stalls = Counter(STREAM_STALLS, "Stalls seen by the watchdog.", stream, registry=reg)
         self.stream_errors = Counter(STREAM_ERRORS, "Errors reported by the source.", stream, registry=reg)
+        self.worker_restarts = Counter(
+            WORKER_RESTARTS, "Stream workers restarted after an unexpected failure.", stream, registry=reg
+        )
         self.inference_batch_size = Histogram(
             INFERENCE_BATCH_SIZE, "Items per inference micro-batch.", buckets=BATCH_SIZE_BUCKETS, registry=reg
         )
@@ -197,6 +203,7 @@ class Metrics:
             self.stream_reconnects,
             self.stream_stalls,
             self.stream_errors,
+            self.worker_restarts,
             self.alerts,
             self.active_tracks,
             self.open_alerts,

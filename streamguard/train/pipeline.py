@@ -15,13 +15,14 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from streamguard.datasets.faces import FaceSample, iter_face_samples
 from streamguard.datasets.layout import MediaItem, scan_dataset, summarize
-from streamguard.errors import DatasetError, MediaDecodeError
-from streamguard.evaluate.metrics import has_both_classes
-from streamguard.model.checkpoint import load_checkpoint
+from streamguard.errors import CheckpointError, DatasetError, MediaDecodeError
+from streamguard.evaluate.metrics import expected_calibration_error, has_both_classes
+from streamguard.model.calibration import fit_platt
+from streamguard.model.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from streamguard.model.factory import build_network
 from streamguard.model.variants import get_variant
 from streamguard.train.data import Batch, CropDataset, CropSet
-from streamguard.train.loop import FitResult, JsonlLog, TrainConfig, fit
+from streamguard.train.loop import FitResult, JsonlLog, TrainConfig, fit, validate
 from streamguard.train.monitor import Monitor
 from streamguard.vision.detection import FaceDetector
 
@@ -257,3 +258,72 @@ def _forge_arrays(dataset: ForgeDataset, n: int, workers: int) -> dict[str, np.n
             is_fake.append(batch["is_fake"].numpy() > 0.5)
             progress.advance(task, len(batch["is_fake"]))
     return {"crops": np.concatenate(crops), "masks": np.concatenate(masks), "is_fake": np.concatenate(is_fake)}
+
+
+@dataclass(frozen=True)
+class CalibrationOptions:
+    """Where `recalibrate` takes its validation data from (the same sets training used).
+
+    Attributes:
+        real: Real faces; their validation people are forged as in training (same methods, seed and size).
+        cache: Face-bank and crop cache folder.
+        monitor: Real deepfakes whose crops join the fit (e.g. ``deepfakes_dev/val``), or None.
+        seen_groups: The monitor's groups of generators seen in training (reported apart).
+        n_val: Synthetic validation items.
+    """
+
+    real: Path
+    cache: Path
+    monitor: Path | None = None
+    seen_groups: tuple[str, ...] = ()
+    n_val: int = 512
+
+
+def recalibrate(
+    checkpoint: Path, out: Path, options: CalibrationOptions, *, variant: str | None = None
+) -> CheckpointMeta:
+    """Refit a checkpoint's Platt calibration, optionally scoring with another variant of the same network.
+
+    ``variant`` re-labels the weights (e.g. ``effnet_lite0_linear`` for the linear head of a run trained as
+    ``effnet_lite0_yae``: both heads are trained in every run); it must have the same layers.
+
+    Raises:
+        CheckpointError: The variant's network does not take these weights.
+    """
+    from dataclasses import replace
+
+    from streamguard.forge.dataset import forge_training_data
+
+    model, meta = load_checkpoint(checkpoint)
+    if variant is not None and variant != meta.variant:
+        relabelled = build_network(get_variant(variant), pretrained=False)
+        try:
+            relabelled.load_state_dict(model.state_dict())
+        except RuntimeError as e:
+            raise CheckpointError(f"{checkpoint}: variant {variant!r} does not fit its {meta.variant!r} weights") from e
+        model = relabelled.eval()
+    forge_meta = meta.training.get("forge", {})
+    data = forge_training_data(
+        options.real, options.cache, seed=int(meta.training.get("recipe", {}).get("seed", 0)),
+        methods=forge_meta.get("methods"), n_val=options.n_val, size=model.spec.input_size,
+    )  # fmt: skip
+    sets = [("val", CropSet(**data.val))]
+    if options.monitor is not None:
+        sets.append(("dev", cached_crop_set(options.monitor, options.cache, 16, model.spec.input_size)))
+    device = torch.device("cpu")
+    scored = [(name, crops, *validate(model, crops, device)) for name, crops in sets]
+    labels = np.concatenate([crops.is_fake for _, crops, _, _ in scored])
+    logits = np.concatenate([lg for _, _, _, lg in scored])
+    calibration = fit_platt(logits, labels)
+    metrics = {f"{name}_{k}": v for name, _, m, _ in scored for k, v in m.items()}
+    for name, crops, _, lg in scored:
+        if name == "dev":
+            metrics.update(Monitor("dev", crops, frozenset(options.seen_groups)).scores(lg))
+    calibrated = calibration.apply(torch.from_numpy(logits)).numpy()
+    metrics.update({"calibration_n": len(labels), "val_ece": expected_calibration_error(labels, calibrated)})
+    new_meta = replace(
+        meta, variant=model.spec.name, calibration=calibration,
+        metrics={**meta.metrics, "recalibrated": metrics}, code_version="", created_at="",
+    )  # fmt: skip
+    save_checkpoint(out, model, new_meta)
+    return new_meta
