@@ -294,33 +294,7 @@ class Daemon:
         await self.sink.start()
 
     async def _supervise(self, handle: StreamHandle) -> None:
-        """Run a stream's worker; an unexpected failure is logged with its traceback and the worker restarted.
-
-        Restarts back off exponentially (with jitter, capped) while the worker keeps failing, so a stream that
-        fails at once does not spin; one that ran `WORKER_HEALTHY_S` before failing restarts at the shortest delay.
-        """
-        stream_id = handle.config.id
-        while True:
-            started = time.monotonic()
-            try:
-                await handle.worker.run()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the supervisor's job: any worker bug is logged and the stream restarted
-                if time.monotonic() - started >= WORKER_HEALTHY_S:
-                    handle.backoff.reset()
-                delay = handle.backoff.next_delay()
-                handle.restarts += 1
-                handle.retry_at = time.time() + delay
-                logger.exception(
-                    "stream %s: worker failed; restart %d in %.1f s", stream_id, handle.restarts, delay,
-                    extra={"stream_id": stream_id},
-                )  # fmt: skip
-                self.metrics.stream_errors.labels(stream=stream_id).inc()
-                self.metrics.worker_restarts.labels(stream=stream_id).inc()
-                await asyncio.sleep(delay)
-                handle.retry_at = None
+        await supervise(handle, self.metrics)
 
     def _publish_event(self, event: AlertEvent) -> None:
         logger.info(
@@ -362,6 +336,36 @@ class Daemon:
             return
         for stream_id, handle in self.streams.items():
             self.sink.publish_state(stream_id, stream_state(handle))
+
+
+async def supervise(handle: StreamHandle, metrics: Metrics) -> None:
+    """Run a stream's worker; an unexpected failure is logged with its traceback and the worker restarted.
+
+    Restarts back off exponentially (with jitter, capped) while the worker keeps failing, so a stream that
+    fails at once does not spin; one that ran `WORKER_HEALTHY_S` before failing restarts at the shortest delay.
+    """
+    stream_id = handle.config.id
+    while True:
+        started = time.monotonic()
+        try:
+            await handle.worker.run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the supervisor's job: any worker bug is logged and the stream restarted
+            if time.monotonic() - started >= WORKER_HEALTHY_S:
+                handle.backoff.reset()
+            delay = handle.backoff.next_delay()
+            handle.restarts += 1
+            handle.retry_at = time.time() + delay
+            logger.exception(
+                "stream %s: worker failed; restart %d in %.1f s", stream_id, handle.restarts, delay,
+                extra={"stream_id": stream_id},
+            )  # fmt: skip
+            metrics.stream_errors.labels(stream=stream_id).inc()
+            metrics.worker_restarts.labels(stream=stream_id).inc()
+            await asyncio.sleep(delay)
+            handle.retry_at = None
 
 
 def stream_state(handle: StreamHandle) -> dict[str, str | int | float]:
