@@ -28,7 +28,7 @@ def clip_scores(detector: Detector, clip: demo_clip.ClipTruth) -> tuple[np.ndarr
     crops, forged = [], []
     with av.open(str(clip.path)) as container, FaceDetector() as faces:
         for i, frame in enumerate(container.decode(video=0)):
-            image = frame.to_ndarray(format="rgb24")
+            image: np.ndarray = frame.to_ndarray(format="rgb24")
             box = faces.detect(image)[0]
             crops.append(square_crop_transform(box, image.shape[1], image.shape[0]).crop_region(image))
             forged.append(clip.forged_boxes[i] is not None)

@@ -49,7 +49,7 @@ def main(variant: str, loss_kind: str = "act", lr: float = 1e-3) -> None:
             activations = half_activations(latent)
             logit, loss = fake_logit(activations), activation_loss(activations, ~y)
         optimizer.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         if step % 25 == 24:
             accuracy = ((logit > 0) == y).float().mean().item()
@@ -58,4 +58,10 @@ def main(variant: str, loss_kind: str = "act", lr: float = 1e-3) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], *(sys.argv[2:3]), *(float(a) for a in sys.argv[3:4]))
+    args = sys.argv[1:4]  # VARIANT [LOSS] [LR]; main's defaults for those left out
+    if len(args) == 3:
+        main(args[0], args[1], float(args[2]))
+    elif len(args) == 2:
+        main(args[0], args[1])
+    else:
+        main(args[0])

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from unittest import mock
 
 import numpy as np
 
 from streamguard.evaluate.families import TABLE_METRICS
 from streamguard.evaluate.runner import EvalOptions, evaluate_dataset
 from streamguard.forge import families
+from streamguard.forge.perturb import perturb_source
 from streamguard.forge.writer import run_forge
 from streamguard.model.detector import Detector
 
@@ -27,8 +29,8 @@ REAL = Path("../shared/data/real_faces")
 SEED = 1234  # eval-families' default
 
 
-def _forced(resample: bool) -> Any:
-    original = families.perturb_source
+def _forced(resample: bool) -> Callable[[np.ndarray, np.random.Generator, float, bool | None], np.ndarray]:
+    original = perturb_source  # what `families` calls (it imports it from `streamguard.forge.perturb`)
 
     def perturb(image: np.ndarray, rng: np.random.Generator, face_px: float, _: bool | None = None) -> np.ndarray:
         return original(image, rng, face_px, resample)
@@ -42,16 +44,12 @@ def main() -> None:
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else checkpoint.parent / "self_blend_kinds"
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 100
     detector = Detector.load(checkpoint, device="cpu")
-    original = families.perturb_source
     results = {}
     for kind, resample in (("resampled", True), ("sharpened", False)):
         folder = out / kind
         if not (folder / "labels.json").exists():
-            families.perturb_source = _forced(resample)  # type: ignore[assignment]
-            try:
+            with mock.patch.object(families, "perturb_source", _forced(resample)):  # restored on exit
                 run_forge(REAL, folder, n, SEED, ["self_blend"], "test", cache_dir=Path("runs/face_cache"))
-            finally:
-                families.perturb_source = original  # type: ignore[assignment]
         report = evaluate_dataset(detector, folder, EvalOptions(frames_per_video=8))
         results[kind] = {key: report.get(key) for key in TABLE_METRICS}
         print(kind, json.dumps(results[kind]))

@@ -9,7 +9,7 @@ import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import pytest
@@ -19,10 +19,19 @@ from streamguard.sinks.encoding import decode_mask_png, parse_alert_fields
 from streamguard.sinks.metrics import Metrics
 from streamguard.sinks.redis_sink import RedisSink
 from tests.support.alert_events import disk_mask, make_event, wait_until
-from tests.support.redis_server import RedisServer, running_redis_server
+from tests.support.redis_server import RedisServer, StreamEntries, running_redis_server
 
 PREFIX = "sgfault"
-FAST_RETRY = {"retry_initial_s": 0.05, "retry_max_s": 0.5}
+
+
+class RetryOptions(TypedDict):
+    """`RedisSink`'s retry keywords."""
+
+    retry_initial_s: float
+    retry_max_s: float
+
+
+FAST_RETRY: RetryOptions = {"retry_initial_s": 0.05, "retry_max_s": 0.5}
 
 
 @pytest.fixture
@@ -40,7 +49,8 @@ async def client(durable_redis: RedisServer) -> AsyncIterator[aioredis.Redis]:
 
 
 async def alert_ids(client: aioredis.Redis) -> list[str]:
-    return [parse_alert_fields(fields)["alert_id"] for _id, fields in await client.xrange(f"{PREFIX}:alerts")]
+    entries = cast(StreamEntries, await client.xrange(f"{PREFIX}:alerts"))
+    return [parse_alert_fields(fields)["alert_id"] for _id, fields in entries]
 
 
 def sample(metrics: Metrics, name: str) -> float | None:
@@ -76,8 +86,9 @@ async def test_outage_spools_then_delivers_every_event_once_in_order(
     assert sample(metrics, "streamguard_sink_spool_depth") == 0
     assert sample(metrics, "streamguard_sink_published_total") == 35
     assert sample(metrics, "streamguard_sink_dropped_total") == 0
-    last = parse_alert_fields((await client.xrevrange(f"{PREFIX}:alerts", count=1))[0][1])
-    png = await client.get(last["mask_key"])
+    newest = cast(StreamEntries, await client.xrevrange(f"{PREFIX}:alerts", count=1))
+    last = parse_alert_fields(newest[0][1])
+    png = cast(bytes | None, await client.get(last["mask_key"]))  # no decode_responses: bytes
     assert png is not None
     assert np.abs(decode_mask_png(png) - disk_mask()).max() <= 0.5 / 255 + 1e-6
     await sink.close()
@@ -130,7 +141,8 @@ async def test_close_while_down_keeps_events_for_the_next_sink(
     assert await second.flush(15)
     await second.close()
     assert await alert_ids(client) == [f"e{n:03d}" for n in range(8)]
-    entries: list[dict[str, Any]] = [parse_alert_fields(f) for _id, f in await client.xrange(f"{PREFIX}:alerts")]
+    stream = cast(StreamEntries, await client.xrange(f"{PREFIX}:alerts"))
+    entries: list[dict[str, Any]] = [parse_alert_fields(f) for _id, f in stream]
     for n, entry in enumerate(entries):
         if n % 2 == 0:
             assert await client.exists(entry["mask_key"], entry["overlay_key"]) == 2

@@ -125,7 +125,7 @@ def test_torchscript_export_runs(trained: Path, tmp_path: Path) -> None:
 
     out = tmp_path / "model.pt"
     assert streamguard("export", "--checkpoint", trained, "--format", "torchscript", "--out", out).returncode == 0
-    module = torch.jit.load(str(out))
+    module = torch.jit.load(str(out))  # type: ignore[no-untyped-call]
     p_fake, mask = module(torch.zeros((3, 256, 256, 3), dtype=torch.uint8))
     assert p_fake.shape == (3,) and mask.shape == (3, 256, 256)
 

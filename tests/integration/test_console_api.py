@@ -12,6 +12,7 @@ import aiohttp
 import numpy as np
 import pytest
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from streamguard.config import DaemonConfig
 from streamguard.daemon import Daemon
@@ -61,8 +62,15 @@ def detector(path: Path) -> Detector:
 
 
 async def add_alert(client: aioredis.Redis, alert_id: str, event: str, **fields: str) -> str:
-    base = {"event": event, "alert_id": alert_id, "stream_id": "cam", "track_id": "1", "sequence": "0"}
-    entry_id: Any = await client.xadd(KEY, {**base, **fields})
+    entry: dict[FieldT, EncodableT] = {
+        "event": event,
+        "alert_id": alert_id,
+        "stream_id": "cam",
+        "track_id": "1",
+        "sequence": "0",
+    }
+    entry.update(**fields)  # later fields win, as with {**base, **fields}
+    entry_id: Any = await client.xadd(KEY, entry)
     return str(entry_id.decode())
 
 

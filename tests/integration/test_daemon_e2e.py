@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import aiohttp
 import cv2
@@ -73,6 +74,7 @@ async def test_forged_rtsp_stream_alerts_clean_file_does_not_and_bad_streams_are
             return entries if starts and starts[0]["alert_id"] in ended else None
 
         entries = await wait_for(alert_started_and_ended, within_s=60)
+        assert entries is not None  # wait_for returns only a truthy result
 
         # Only the forged stream alerts; the clean clip, analysed to its end meanwhile, raises none.
         assert {e["stream_id"] for e in entries} == {"cam"}
@@ -84,16 +86,16 @@ async def test_forged_rtsp_stream_alerts_clean_file_does_not_and_bad_streams_are
             assert start[field]
 
         # The peak mask is a decodable PNG whose bright area lies on the forged region.
-        mask_png = await client.get(start["mask_key"])
+        mask_png = cast(bytes | None, await client.get(start["mask_key"]))  # no decode_responses: bytes
         assert mask_png is not None
         assert await client.ttl(start["mask_key"]) > 0
         frame_size = tuple(json.loads(start["frame_size"]))
-        bright = mask_in_frame(mask_png, json.loads(start["crop_box"]), frame_size)  # type: ignore[arg-type]
+        bright = mask_in_frame(mask_png, json.loads(start["crop_box"]), frame_size)
         assert bright.sum() > 500
         x0, y0, x1, y1 = union_box(forged)
         inside = bright[y0:y1, x0:x1].sum() / bright.sum()
         assert inside > 0.8, f"only {inside:.0%} of the mask lies on the forged region"
-        overlay = await client.get(start["overlay_key"])
+        overlay = cast(bytes | None, await client.get(start["overlay_key"]))
         assert overlay is not None and cv2.imdecode(np.frombuffer(overlay, np.uint8), cv2.IMREAD_COLOR) is not None
 
         # The clean file ran to its end; every bad file is reported and ended without hurting the others.
@@ -105,7 +107,7 @@ async def test_forged_rtsp_stream_alerts_clean_file_does_not_and_bad_streams_are
         await wait_for(files_done, within_s=30)
         for bad in ("garbage", "unsupported"):
             state = await client.hgetall(f"{PREFIX}:stream:{bad}")
-            assert bad in state[b"last_error"].decode(), state
+            assert bad in cast(bytes, state[b"last_error"]).decode(), state
         assert (await client.hgetall(f"{PREFIX}:stream:cam"))[b"status"] in {b"up", b"reconnecting"}
 
         # Metrics scraped over HTTP agree with what happened.

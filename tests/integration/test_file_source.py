@@ -146,7 +146,7 @@ async def test_close_is_idempotent_prompt_and_wakes_recv(short_clip: FaceClip) -
     assert source._thread is not None and not source._thread.is_alive()
 
 
-BROKEN_FILES = {
+BROKEN_FILES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "garbage": (write_garbage, "invalid data"),
     "truncated": (write_truncated, "invalid data"),
     "unsupported": (write_unsupported_codec, "unsupported codec"),

@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -22,7 +22,7 @@ from streamguard.sinks.redis_sink import RedisSink
 from streamguard.types import AlertPhase
 from tests.support import redis_server as redis_support
 from tests.support.alert_events import disk_mask, make_event, make_score, wait_until
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, StreamEntries
 
 redis_server = redis_support.redis_server  # the fixture, by name
 
@@ -47,7 +47,7 @@ def process_alive(pid: int) -> bool:
 async def entries(client: aioredis.Redis, prefix: str = PREFIX) -> list[dict[str, Any]]:
     return [
         {"id": entry_id.decode(), **parse_alert_fields(fields)}
-        for entry_id, fields in await client.xrange(f"{prefix}:alerts")
+        for entry_id, fields in cast(StreamEntries, await client.xrange(f"{prefix}:alerts"))
     ]
 
 
@@ -83,10 +83,10 @@ async def test_alert_lifecycle_with_masks_in_order(redis_server: RedisServer, cl
     assert alerts[2]["overlay_key"] == f"{PREFIX}:overlay:cam1-1-1000:2"
     assert alerts[3]["mask_key"] == alerts[2]["mask_key"], "end carries the last keys"
     assert alerts[2]["crop_key"] == f"{PREFIX}:crop:cam1-1-1000:2" == alerts[3]["crop_key"]
-    crop = await client.get(alerts[0]["crop_key"])
+    crop = cast(bytes | None, await client.get(alerts[0]["crop_key"]))  # no decode_responses: bytes
     assert crop is not None and decode_jpeg(crop).shape == (64, 64, 3)
     assert alerts[0]["history_key"] == f"{PREFIX}:history:cam1-1-1000" and alerts[1]["history_key"] == ""
-    history = json.loads(await client.get(alerts[0]["history_key"]))
+    history = json.loads(cast(bytes, await client.get(alerts[0]["history_key"])))
     assert [level for _t, level in history] == [0.4, 0.72, 0.8]
     assert history[-1][0] == pytest.approx(start.ts, abs=1e-3) and history[0][0] == pytest.approx(
         start.ts - 1.0, abs=1e-3
@@ -97,10 +97,10 @@ async def test_alert_lifecycle_with_masks_in_order(redis_server: RedisServer, cl
 
     for key, expected in ((alerts[0]["mask_key"], disk_mask()), (alerts[2]["mask_key"], disk_mask(value=1.0))):
         assert 0 < await client.ttl(key) <= 600
-        png = await client.get(key)
+        png = cast(bytes | None, await client.get(key))
         assert png is not None
         assert np.abs(decode_mask_png(png) - expected).max() <= 0.5 / 255 + 1e-6
-    overlay = await client.get(alerts[2]["overlay_key"])
+    overlay = cast(bytes | None, await client.get(alerts[2]["overlay_key"]))
     assert overlay is not None
     assert 0 < await client.ttl(alerts[2]["overlay_key"]) <= 600
     image = decode_jpeg(overlay).astype(int)
@@ -189,7 +189,7 @@ async def test_alerts_stream_is_trimmed_approximately(redis_server: RedisServer,
     await sink.close()
     length = await client.xlen(f"{PREFIX}:alerts")
     assert 20 <= length < 250
-    last = await client.xrevrange(f"{PREFIX}:alerts", count=1)
+    last = cast(StreamEntries, await client.xrevrange(f"{PREFIX}:alerts", count=1))
     assert parse_alert_fields(last[0][1])["alert_id"] == "a599"
 
 

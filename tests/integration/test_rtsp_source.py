@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import pytest
 
@@ -19,7 +20,18 @@ from tests.support.rtsp_server import RtspServer, free_port, rtsp_server
 
 __all__ = ["rtsp_server"]
 
-FAST = {
+
+class Timings(TypedDict):
+    """`RtspSource`'s timeout and backoff keywords."""
+
+    open_timeout_s: float
+    read_timeout_s: float
+    stall_timeout_s: float
+    backoff_initial_s: float
+    backoff_max_s: float
+
+
+FAST: Timings = {
     "open_timeout_s": 2.0,
     "read_timeout_s": 2.0,
     "stall_timeout_s": 2.0,
@@ -172,7 +184,7 @@ async def test_dead_port_with_credentials_backs_off_and_never_leaks_the_password
 async def test_a_hung_server_is_detected_as_a_stall_and_recovered(
     rtsp_server: RtspServer, served_clip: FaceClip
 ) -> None:
-    options = {**FAST, "read_timeout_s": 1.0, "stall_timeout_s": 1.0, "open_timeout_s": 1.0}
+    options: Timings = {**FAST, "read_timeout_s": 1.0, "stall_timeout_s": 1.0, "open_timeout_s": 1.0}
     source = RtspSource("hung", rtsp_server.url("cam.mp4"), **options)
     async with consuming(source) as consumer:
         await wait_until(lambda: source.stats.up, what="up")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import redis.asyncio as aioredis
+
+from tests.support.redis_server import StreamEntries
 
 PREFIX = "streamguard"
 T = TypeVar("T")
@@ -26,7 +28,7 @@ async def wait_for(predicate: Callable[[], Awaitable[T]], within_s: float, inter
 
 
 async def alert_entries(client: aioredis.Redis) -> list[dict[str, str]]:
-    entries = await client.xrange(f"{PREFIX}:alerts")
+    entries = cast(StreamEntries, await client.xrange(f"{PREFIX}:alerts"))
     return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
 
 

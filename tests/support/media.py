@@ -124,6 +124,7 @@ def write_face_clip(
         stream = container.add_stream(
             codec, rate=fps, options={"crf": "20", "preset": "veryfast", "bf": "0", "g": str(fps)}
         )
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for (x, y), is_forged in zip(offsets, forged, strict=True):
             frame = background.copy()
@@ -184,7 +185,8 @@ def _background(size: tuple[int, int], rng: np.random.Generator) -> npt.NDArray[
     gradient = np.linspace(60, 180, width, dtype=np.float32)[None, :, None]
     tint = rng.uniform(0.7, 1.3, size=3).astype(np.float32)[None, None, :]
     noise = rng.normal(0, 6, (height, width, 3)).astype(np.float32)
-    return np.clip(gradient * tint + noise, 0, 255).astype(np.uint8)
+    background: npt.NDArray[np.uint8] = np.clip(gradient * tint + noise, 0, 255).astype(np.uint8)
+    return background
 
 
 def _offset(t: float, size: tuple[int, int], side: int) -> tuple[int, int]:

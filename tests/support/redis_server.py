@@ -9,7 +9,18 @@ import pytest
 
 from streamguard.testing.redis_server import REDIS_SERVER, RedisServer, free_port, ping, running_redis_server
 
-__all__ = ["REDIS_SERVER", "RedisServer", "free_port", "ping", "redis_server", "running_redis_server"]
+__all__ = [
+    "REDIS_SERVER",
+    "RedisServer",
+    "StreamEntries",
+    "free_port",
+    "ping",
+    "redis_server",
+    "running_redis_server",
+]
+
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
+"""What XRANGE/XREVRANGE return on a client without ``decode_responses`` (redis-py types it more loosely)."""
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import cast
 
 import numpy as np
 import pytest
@@ -15,7 +16,8 @@ from streamguard.model.calibration import MAX_SCALE
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    p: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return p
 
 
 def logistic_sample(scale: float, bias: float, n: int, seed: int, spread: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +90,7 @@ def test_fit_platt_stays_finite_on_perfectly_separated_scores() -> None:
 def test_fit_platt_accepts_bool_labels_and_lists() -> None:
     x, y = logistic_sample(1.5, 0.0, 2_000, seed=3)
     a = fit_platt(x, y)
-    b = fit_platt(list(x), y.astype(bool))
+    b = fit_platt(cast(np.ndarray, list(x)), y.astype(bool))  # a list on purpose: `fit_platt` takes any array-like
     assert b.scale == pytest.approx(a.scale, rel=1e-6)
     assert b.bias == pytest.approx(a.bias, abs=1e-6)
 

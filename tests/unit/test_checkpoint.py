@@ -230,7 +230,9 @@ def test_unknown_variant_name(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ detector
 
 
-def hand_scores(model: YShapedAutoencoder, crops: np.ndarray, cal: Calibration) -> tuple[np.ndarray, ...]:
+def hand_scores(
+    model: YShapedAutoencoder, crops: np.ndarray, cal: Calibration
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """P(fake), logits and masks of the eval-mode (unfused) network, computed step by step."""
     x = torch.from_numpy(crops.astype(np.float32) / 255.0).permute(0, 3, 1, 2)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)

@@ -99,7 +99,9 @@ def frame_view(in_alert: bool, level: float) -> FrameView:
 def test_preview_draws_the_box_in_the_score_colour_and_tints_the_mask_only_in_alert() -> None:
     for in_alert, level in ((False, 0.1), (True, 0.95)):
         jpeg = draw_preview(frame_view(in_alert, level), width=320)
-        image = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert decoded is not None
+        image = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
         assert image.shape == (180, 320, 3)  # scaled to the preview width
         # The left box edge (x0 100.5 -> 50, y 50..130 -> 25..65 at half scale) has the score colour.
         edge = image[35:55, 49:52].reshape(-1, 3).mean(0)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import av
 import numpy as np
@@ -49,6 +49,7 @@ def write_video(
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w", options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=12)
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "yuv420p"
         for frame in frames:
@@ -75,7 +76,7 @@ def write_image(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
 def write_animation(path: Path, n_frames: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     images = [Image.fromarray(grey_frame(i)) for i in range(n_frames)]
-    extra = {"lossless": True} if path.suffix == ".webp" else {}
+    extra: dict[str, Any] = {"lossless": True} if path.suffix == ".webp" else {}
     images[0].save(path, save_all=True, append_images=images[1:], duration=80, loop=0, **extra)
     return path
 

@@ -20,7 +20,7 @@ FACE_REGION = (150.0, 40.0, 300.0, 200.0)
 
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
-    image = data.astronaut()
+    image = data.astronaut()  # type: ignore[no-untyped-call]
     assert image.shape == (512, 512, 3)
     assert image.dtype == np.uint8
     return np.ascontiguousarray(image)

@@ -29,7 +29,8 @@ def crops(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, size=(n, 1, 1, 3))
     noise = rng.integers(-40, 41, size=(n, 256, 256, 3))
-    return np.clip(base + noise, 0, 255).astype(np.uint8)
+    batch: np.ndarray = np.clip(base + noise, 0, 255).astype(np.uint8)
+    return batch
 
 
 def test_masks_match_the_full_forward_pass(detector: Detector) -> None:
@@ -40,7 +41,7 @@ def test_masks_match_the_full_forward_pass(detector: Detector) -> None:
     std = torch.tensor(detector.meta.normalization["std"]).view(1, 3, 1, 1)
     with torch.inference_mode():
         out = fuse_batchnorm(detector.model).eval()((x - mean) / std)
-    expected = torch.softmax(out.seg_logits, dim=1)[:, 1].numpy()  # type: ignore[union-attr]
+    expected = torch.softmax(out.seg_logits, dim=1)[:, 1].numpy()
     np.testing.assert_allclose(masks, expected, atol=1e-4)
 
 

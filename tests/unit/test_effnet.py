@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from skimage import data as skdata
-from test_model import randomise_batchnorm
 
 from streamguard.errors import CheckpointError
 from streamguard.export.exporter import export_checkpoint, onnx_parity
@@ -25,6 +24,7 @@ from streamguard.model.losses import reconstruction_target, total_loss
 from streamguard.model.network import classifier_logit, count_parameters, fuse_batchnorm, half_activations
 from streamguard.model.preprocess import normalize
 from streamguard.model.variants import get_variant
+from tests.unit.test_model import randomise_batchnorm
 
 SIZE = 160
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
@@ -48,14 +48,14 @@ def net_input(model: EffNetYNet, crops: np.ndarray) -> torch.Tensor:
 
 
 def test_imagenet_weights_come_from_the_installed_wheel_and_classify_a_cat() -> None:
-    from efficientnet_lite_pytorch import EfficientNet
+    from efficientnet_lite_pytorch import EfficientNet  # type: ignore[import-untyped]
 
     info = BACKBONES["efficientnet-lite0"]
     file = importlib.resources.files(info.weights_package) / info.weights_file
     assert file.is_file()
     net = EfficientNet.from_name("efficientnet-lite0", image_size=224).eval()
     net.load_state_dict(imagenet_state_dict("efficientnet-lite0"))
-    cat = torch.from_numpy(skdata.chelsea().copy()).permute(2, 0, 1).float()[None] / 255.0
+    cat = torch.from_numpy(skdata.chelsea().copy()).permute(2, 0, 1).float()[None] / 255.0  # type: ignore[no-untyped-call]
     cat = torch.nn.functional.interpolate(cat, size=(224, 224), mode="bilinear", antialias=True)
     with torch.no_grad():
         top5 = net(normalize(cat, TF_LITE_MEAN, TF_LITE_STD)).topk(5).indices[0].tolist()
@@ -65,9 +65,11 @@ def test_imagenet_weights_come_from_the_installed_wheel_and_classify_a_cat() -> 
 def test_encoder_starts_from_the_imagenet_weights() -> None:
     state = imagenet_state_dict("efficientnet-lite0")
     pretrained, fresh = lite0(pretrained=True), lite0(pretrained=False)
-    stem = pretrained.encoder.stem[0].weight
+    stem_conv, fresh_conv = pretrained.encoder.stem[0], fresh.encoder.stem[0]
+    assert isinstance(stem_conv, torch.nn.Conv2d) and isinstance(fresh_conv, torch.nn.Conv2d)
+    stem = stem_conv.weight
     torch.testing.assert_close(stem, state["_conv_stem.weight"])
-    assert not torch.allclose(fresh.encoder.stem[0].weight, stem)
+    assert not torch.allclose(fresh_conv.weight, stem)
 
 
 def test_missing_weights_package_names_the_pip_requirement(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,7 +84,7 @@ def test_missing_architecture_package_names_the_pip_requirement(monkeypatch: pyt
     def missing(name: str) -> object:
         raise ImportError(name)
 
-    monkeypatch.setattr(backbones.importlib, "import_module", missing)
+    monkeypatch.setattr(importlib, "import_module", missing)  # the very module `backbones.importlib` names
     with pytest.raises(CheckpointError, match=r"pip install efficientnet-lite-pytorch==0\.1\.0"):
         lite0()
 

@@ -216,7 +216,10 @@ def test_pts_continuity_keeps_timestamps_increasing_across_segments() -> None:
     first = [timeline.map(pts, tb) for pts in range(50)]
     timeline.new_segment()
     second = [timeline.map(pts, tb) for pts in range(10)]
-    times = [t for _, t in first + second]
+    times: list[float] = []
+    for _, t in first + second:
+        assert t is not None
+        times.append(t)
     assert times == sorted(times) and len(set(times)) == len(times)
     assert second[0] == (50, 2.0)
     assert timeline.map(None, tb) == (None, None)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from reference_impl import numpy_binomial_residual
 
 from streamguard.model import get_variant
 from streamguard.model.losses import (
@@ -19,6 +18,7 @@ from streamguard.model.losses import (
     total_loss,
 )
 from streamguard.model.network import YNetOutput
+from tests.unit.reference_impl import numpy_binomial_residual
 
 DOUBLE_SOFTMAX_FLOOR = math.log1p(math.exp(-1.0))  # ≈ 0.3133: CE of a one-hot *probability* vector
 
@@ -50,7 +50,7 @@ def test_activation_loss_is_zero_at_the_target_and_accepts_bool_labels() -> None
 
 def test_activation_loss_gradient_pushes_the_right_half() -> None:
     activations = torch.tensor([[0.5, 0.5]], requires_grad=True)
-    activation_loss(activations, torch.tensor([1])).backward()
+    activation_loss(activations, torch.tensor([1])).backward()  # type: ignore[no-untyped-call]
     assert activations.grad is not None
     # real sample: the fake half should shrink (positive grad), the real half grow (negative grad)
     assert activations.grad[0, 0] > 0
@@ -113,7 +113,7 @@ def test_has_mask_all_false_gives_zero_and_no_nan() -> None:
     logits = torch.randn(2, 2, 3, 3, requires_grad=True)
     loss = segmentation_loss(logits, torch.ones(2, 3, 3), torch.zeros(2, dtype=torch.bool))
     assert loss.item() == 0.0
-    loss.backward()
+    loss.backward()  # type: ignore[no-untyped-call]
     assert logits.grad is not None
     assert torch.isfinite(logits.grad).all()
     assert (logits.grad == 0).all()
@@ -275,7 +275,7 @@ def test_total_loss_backpropagates_and_parts_are_detached() -> None:
     assert not out.activation.requires_grad
     assert not out.segmentation.requires_grad
     assert not out.reconstruction.requires_grad
-    out.total.backward()
+    out.total.backward()  # type: ignore[no-untyped-call]
     for key in ("activations", "seg_logits", "reconstruction"):
         grad = b[key].grad
         assert grad is not None

@@ -28,7 +28,7 @@ from streamguard.evaluate.metrics import (
 def random_sets(n_sets: int = 150, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """Random label/score sets with both classes; many with heavy ties (few distinct score values)."""
     rng = np.random.default_rng(seed)
-    sets = []
+    sets: list[tuple[np.ndarray, np.ndarray]] = []
     while len(sets) < n_sets:
         n = int(rng.integers(2, 120))
         labels = rng.integers(0, 2, n)

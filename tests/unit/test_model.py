@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from reference_impl import numpy_binomial_residual
 from torch import nn
 
 from streamguard.model import VARIANTS, YShapedAutoencoder, count_parameters, get_variant
@@ -19,6 +18,7 @@ from streamguard.model.network import (
     half_activations,
     select_half,
 )
+from tests.unit.reference_impl import numpy_binomial_residual
 
 PAPER_VARIANTS = ("ft_res", "ft", "deeper_ft", "proposed_old", "no_recon", "proposed_new", "proposed_res")
 EFFNET_VARIANTS = ("effnet_lite0_yae", "effnet_lite0_linear", "effnet_lite2_yae", "effnet_lite2_linear")
@@ -63,6 +63,7 @@ def randomise_batchnorm(model: nn.Module, seed: int = 0) -> None:
         for m in bns:
             m.momentum = 0.1
             c = m.num_features
+            assert m.running_mean is not None and m.running_var is not None
             m.running_mean.add_(torch.randn(c, generator=gen) * 0.1 * m.running_var.sqrt())
             m.running_var.mul_(torch.rand(c, generator=gen) * 1.5 + 0.5)
 
@@ -186,7 +187,10 @@ def test_shapes_per_variant_at_64(name: str) -> None:
 def test_reconstruction_is_tanh_of_the_rec_head() -> None:
     model = make_model("proposed_new").eval()  # fresh BN statistics: the head's output is tiny
     with torch.no_grad():
-        model.rec_head[-1].bias.fill_(5.0)  # pushes outputs into tanh saturation
+        assert model.rec_head is not None
+        last = model.rec_head[-1]
+        assert isinstance(last, nn.ConvTranspose2d) and last.bias is not None
+        last.bias.fill_(5.0)  # pushes outputs into tanh saturation
         out = model(torch.randn(1, 3, 32, 32))
     assert out.reconstruction is not None
     assert out.reconstruction.min() > 0.99  # tanh(≈5) ≈ 0.9999
@@ -466,8 +470,11 @@ def test_reset_parameters_reinitialises() -> None:
         for p in model.parameters():
             p.fill_(3.0)
     model.reset_parameters()
-    conv = model.encoder[0][0]
-    bn = model.encoder[0][1]
+    block = model.encoder[0]
+    assert isinstance(block, nn.Sequential)
+    conv = block[0]
+    bn = block[1]
+    assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and conv.bias is not None
     assert conv.weight.abs().max() < 0.2
     assert (conv.bias == 0).all()
     assert bn.weight.mean().item() == pytest.approx(0.5, abs=0.05)

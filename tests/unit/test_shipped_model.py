@@ -45,7 +45,7 @@ def _clip_crops(clip: ClipTruth) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     crops, forged, masks = [], [], []
     with av.open(str(clip.path)) as container, FaceDetector() as faces:
         for i, frame in enumerate(container.decode(video=0)):
-            image = frame.to_ndarray(format="rgb24")
+            image: np.ndarray = frame.to_ndarray(format="rgb24")
             transform = square_crop_transform(faces.detect(image)[0], image.shape[1], image.shape[0])
             truth = np.zeros(image.shape[:2], np.uint8)
             box = clip.forged_boxes[i]
