@@ -18,7 +18,7 @@ from streamguard.config.scoring import ScoringConfig
 from streamguard.config.server import ServerConfig
 from streamguard.config.streams import StreamConfig
 from streamguard.config.tracking import TrackingConfig
-from streamguard.ingest.redact import redact_url
+from streamguard.redaction import redact_url
 
 DEFAULT_DATA_DIR = Path(".streamguard")
 

@@ -29,7 +29,7 @@ from streamguard.config.redis import check_redis_url
 from streamguard.config.server import parse_listen
 from streamguard.config.streams import StreamConfig, url_kind
 from streamguard.errors import ConfigError
-from streamguard.ingest.redact import redact_text
+from streamguard.redaction import redact_text
 
 logger = logging.getLogger(__name__)
 

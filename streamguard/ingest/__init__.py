@@ -15,9 +15,9 @@ from streamguard.ingest.factory import SOURCE_KINDS, register_source_kind, sourc
 from streamguard.ingest.file import FileSource
 from streamguard.ingest.push import PushSource
 from streamguard.ingest.queue import DROP_ANALYSIS_BEHIND, LatestQueue, QueueClosed
-from streamguard.ingest.redact import redact_text, redact_url
 from streamguard.ingest.rtsp import RtspSource
 from streamguard.ingest.sampling import FrameSampler
+from streamguard.redaction import redact_text, redact_url
 
 __all__ = [
     "DROP_ANALYSIS_BEHIND",

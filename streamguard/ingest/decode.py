@@ -13,7 +13,7 @@ import av.error
 import av.video.stream
 
 from streamguard.errors import StreamError
-from streamguard.ingest.redact import redact_text
+from streamguard.redaction import redact_text
 
 logger = logging.getLogger(__name__)
 

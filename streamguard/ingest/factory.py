@@ -18,8 +18,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from streamguard.errors import ConfigError
 from streamguard.ingest.base import BaseSource
 from streamguard.ingest.file import FileSource
-from streamguard.ingest.redact import redact_url
 from streamguard.ingest.rtsp import RtspSource
+from streamguard.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 

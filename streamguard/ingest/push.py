@@ -8,8 +8,8 @@ import av
 
 from streamguard.ingest.base import BaseSource, EventCallback, SourceStats
 from streamguard.ingest.feed import FrameFeed
-from streamguard.ingest.redact import redact_url
 from streamguard.ingest.reporting import StreamReporter
+from streamguard.redaction import redact_url
 from streamguard.types import Frame
 
 

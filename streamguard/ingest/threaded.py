@@ -10,8 +10,8 @@ from abc import abstractmethod
 
 from streamguard.ingest.base import BaseSource, EventCallback, SourceStats
 from streamguard.ingest.feed import FrameFeed
-from streamguard.ingest.redact import redact_text, redact_url
 from streamguard.ingest.reporting import StreamReporter
+from streamguard.redaction import redact_text, redact_url
 from streamguard.types import Frame
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from streamguard.errors import SinkError
-from streamguard.ingest.redact import redact_text, redact_url
+from streamguard.redaction import redact_text, redact_url
 from streamguard.sinks.encoding import alerts_key, parse_alert_fields
 
 NEWEST = "$"

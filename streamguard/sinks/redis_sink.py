@@ -36,7 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, FieldT
 
 from streamguard.errors import SinkError
-from streamguard.ingest.redact import redact_text, redact_url
+from streamguard.redaction import redact_text, redact_url
 from streamguard.sinks.encoding import (
     alert_crop_key,
     alert_fields,

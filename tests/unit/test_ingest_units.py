@@ -35,8 +35,8 @@ from streamguard.ingest import (
     source_from_url,
 )
 from streamguard.ingest.feed import PtsContinuity
-from streamguard.ingest.redact import REDACTED, url_credentials
 from streamguard.ingest.sampling import SAMPLE_EPS_S, RateMeter
+from streamguard.redaction import REDACTED, url_credentials
 
 # ---------------------------------------------------------------- redaction
 
