@@ -20,10 +20,12 @@ import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset
 
-from streamguard.forge.bank import FaceBank
+from streamguard.forge.bank import FaceBank, build_face_bank, default_group, list_media
 from streamguard.forge.families import METHODS, ForgeError, forge, methods_of
 from streamguard.forge.realism import RealismConfig, apply_realism
 from streamguard.forge.records import REGIONS, Attribute, FloatMask, LandmarkedFace, RgbImage, label_mask
+from streamguard.forge.sources import forge_sources
+from streamguard.forge.split import load_split
 from streamguard.model.preprocess import crops_to_tensor
 from streamguard.vision.crop import DEFAULT_CROP_SCALE, DEFAULT_CROP_SIZE, FaceBox, crop_face
 
@@ -355,9 +357,6 @@ def split_sides(files: list[str], groups: dict[str, str], val_share: float = 0.1
     of both); other files go to validation when the SHA-256 of their identity group falls in the lowest
     ``val_share`` of the range, so one person's files are never on both sides.
     """
-    from streamguard.forge.bank import default_group
-    from streamguard.forge.split import load_split
-
     table = load_split()
     train: list[str] = []
     val: list[str] = []
@@ -411,9 +410,6 @@ def forge_training_data(
     Raises:
         ForgeError: When either side ends up without faces.
     """
-    from streamguard.forge.bank import build_face_bank
-    from streamguard.forge.writer import forge_sources
-
     files, groups = forge_sources(real_dir, None)
     train_files, val_files = split_sides(files, groups, val_share)
     config = realism if realism is not None else RealismConfig()
@@ -443,8 +439,6 @@ def forge_training_data(
 
 def _extra_bank(folder: Path, cache_dir: Path, frames_per_video: int) -> FaceBank:
     """Every face of a folder of training reals; sources and groups are prefixed with the folder's name."""
-    from streamguard.forge.bank import build_face_bank, default_group, list_media
-
     files = list_media(folder)
     bank = build_face_bank(folder, files, cache_dir, frames_per_video=frames_per_video)
     if not len(bank):

@@ -24,12 +24,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from streamguard.forge.bank import FaceBank, build_face_bank, list_media
+from streamguard.forge.bank import FaceBank, build_face_bank
 from streamguard.forge.dataset import MAX_ATTEMPTS, ContextSample, make_context_sample
 from streamguard.forge.families import METHODS, ForgeError
 from streamguard.forge.realism import RealismConfig
 from streamguard.forge.records import RgbImage, label_mask, mask_to_uint8
-from streamguard.forge.split import SPLITS, files_in_split, load_split, read_manifest
+from streamguard.forge.sources import forge_sources
 
 _LOG = logging.getLogger(__name__)
 
@@ -65,29 +65,6 @@ class ForgeReport:
     bank: dict[str, object]
     seconds: float
     failed: list[str] = field(default_factory=list)
-
-
-def forge_sources(real_dir: Path, split: str | None) -> tuple[list[str], dict[str, str]]:
-    """The media files to forge from, relative to ``real_dir``, and their identity groups.
-
-    With a split, the files of that split of the shared faces (`streamguard.forge.split`) present under
-    ``real_dir``; without, the files of ``real_dir/MANIFEST.csv`` when it exists, else every image and video.
-
-    Raises:
-        ForgeError: When no media file is found.
-    """
-    table = load_split()
-    if split is not None:
-        if split not in SPLITS:
-            raise ForgeError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
-        files = [f for f in files_in_split(split) if (real_dir / f).is_file()]
-    elif (real_dir / "MANIFEST.csv").is_file():
-        files = read_manifest(real_dir / "MANIFEST.csv")
-    else:
-        files = list_media(real_dir)
-    if not files:
-        raise ForgeError(f"{real_dir}: no media files" + (f" of split {split!r}" if split else ""))
-    return files, {f: table[f].group for f in files if f in table}
 
 
 def run_forge(
