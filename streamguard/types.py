@@ -94,6 +94,15 @@ class Score:
     model_version: str
 
 
+class EndReason(enum.StrEnum):
+    """Why an alert ended (`AlertEvent.reason` of end events)."""
+
+    BELOW_THRESHOLD = "below_threshold"
+    TRACK_LOST = "track_lost"
+    SHUTDOWN = "shutdown"
+    STREAM_REMOVED = "stream_removed"
+
+
 class AlertPhase(enum.StrEnum):
     """Lifecycle of an alert, one Redis stream entry per event."""
 
@@ -162,3 +171,79 @@ class FrameView:
 
     frame: Frame
     faces: tuple[FaceView, ...]
+
+
+class StreamStatus(enum.StrEnum):
+    """A stream's state, as the state hash, the stream API and the console show it."""
+
+    STARTING = "starting"
+    """Opened, no frame decoded yet."""
+    UP = "up"
+    """Frames are arriving."""
+    RECONNECTING = "reconnecting"
+    """The source failed and is being retried (with backoff)."""
+    WAITING = "waiting"
+    """A WebRTC stream waiting for a WHIP publisher."""
+    ENDED = "ended"
+    """The source finished for good (the end of a file)."""
+    REMOVED = "removed"
+    """Removed through the API; the last state published for it."""
+    STOPPED = "stopped"
+    """The daemon shut down; the last state published for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamState:
+    """The live state of one stream: the fields of its Redis state hash and of ``/api/streams``.
+
+    Attributes:
+        status: What the stream is doing.
+        url: Its URL, credentials redacted.
+        fps_in: Decoded frames per second.
+        fps_analyzed: Sampled (analysed) frames per second.
+        faces: Faces tracked in the last analysed frame.
+        open_alerts: Alerts open on its tracks.
+        last_frame_ts: Wall-clock time of the last decoded frame (0 before one).
+        reconnects: Reconnections so far.
+        decoded: Frames decoded.
+        analyzed: Frames analysed.
+        failed: Frames whose analysis failed.
+        dropped: Samples dropped before analysis.
+        last_error: The source's last error, credentials redacted ("" when none).
+        worker_restarts: Times its worker failed and was restarted.
+        worker_retry_in_s: Seconds until a pending worker restart (0 while the worker runs).
+    """
+
+    status: StreamStatus
+    url: str = ""
+    fps_in: float = 0.0
+    fps_analyzed: float = 0.0
+    faces: int = 0
+    open_alerts: int = 0
+    last_frame_ts: float = 0.0
+    reconnects: int = 0
+    decoded: int = 0
+    analyzed: int = 0
+    failed: int = 0
+    dropped: int = 0
+    last_error: str = ""
+    worker_restarts: int = 0
+    worker_retry_in_s: float = 0.0
+
+    def to_fields(self) -> dict[str, str | int | float]:
+        """The state hash fields (the status as its string)."""
+        fields: dict[str, str | int | float] = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        fields["status"] = self.status.value
+        return fields
+
+    @classmethod
+    def json_schema(cls) -> dict[str, object]:
+        """JSON Schema properties of the fields (the OpenAPI document is generated from this)."""
+        kinds = {"str": "string", "int": "integer", "float": "number"}
+        properties: dict[str, object] = {}
+        for name, spec in cls.__dataclass_fields__.items():
+            if name == "status":
+                properties[name] = {"type": "string", "enum": [status.value for status in StreamStatus]}
+            else:
+                properties[name] = {"type": kinds[str(spec.type)]}
+        return properties

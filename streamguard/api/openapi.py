@@ -5,10 +5,11 @@ The stream schema is `StreamConfig`'s own JSON schema, so the document and the v
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
-from streamguard.config import StreamConfig
+from streamguard.config import StreamConfig, StreamKind
 from streamguard.config.streams import STREAM_ID_PATTERN
+from streamguard.types import StreamState
 
 OPENAPI_PATH = "/api/openapi.json"
 
@@ -178,18 +179,12 @@ def openapi_document(version: str) -> dict[str, Any]:
         "type": "object",
         "required": ["id", "type", "status"],
         "properties": {
+            **StreamState.json_schema(),
             "id": {"type": "string"},
-            "type": {"type": "string", "enum": ["rtsp", "file", "webrtc"]},
+            "type": {"type": "string", "enum": list(get_args(StreamKind))},
             "url": {"type": ["string", "null"], "description": "Redacted."},
             "runtime": {"type": "boolean", "description": "Added through the API (kept across restarts)."},
             "sessions": {"type": "integer", "description": "WHIP sessions publishing to the stream."},
-            "status": {"type": "string", "enum": ["starting", "up", "reconnecting", "waiting", "ended"]},
-            "fps_in": {"type": "number"},
-            "fps_analyzed": {"type": "number"},
-            "faces": {"type": "integer"},
-            "open_alerts": {"type": "integer"},
-            "reconnects": {"type": "integer"},
-            "last_error": {"type": "string"},
         },
     }
     return {

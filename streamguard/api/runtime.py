@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from aiohttp import web
 
 from streamguard import __version__
 from streamguard.api.auth import bearer_middleware
 from streamguard.api.openapi import OPENAPI_PATH, openapi_document
+from streamguard.api.registry import StreamRegistry
 from streamguard.api.streams import RuntimeStreamStore, StreamRoutes
 from streamguard.api.whip import WhipEndpoint
 from streamguard.config import ApiConfig
-
-if TYPE_CHECKING:
-    from streamguard.daemon.core import Daemon
 
 logger = logging.getLogger(__name__)
 
@@ -24,15 +22,16 @@ class RuntimeApi:
     """The runtime API of a daemon: install it on the app before the server starts.
 
     Args:
-        daemon: The daemon whose streams the API manages.
+        registry: The streams the API manages (the daemon).
         config: The ``api`` section.
+        data_dir: The daemon's data folder (where runtime streams persist by default).
     """
 
-    def __init__(self, daemon: Daemon, config: ApiConfig) -> None:
+    def __init__(self, registry: StreamRegistry, config: ApiConfig, data_dir: Path) -> None:
         self.config = config
-        self.whip = WhipEndpoint(daemon, config)
-        store = RuntimeStreamStore(config.resolved_streams_file(daemon.config.data_dir))
-        self.streams = StreamRoutes(daemon, store, self.whip.session_count, self.whip.end_stream_sessions)
+        self.whip = WhipEndpoint(registry, config)
+        store = RuntimeStreamStore(config.resolved_streams_file(data_dir))
+        self.streams = StreamRoutes(registry, store, self.whip.session_count, self.whip.end_stream_sessions)
         self._document = openapi_document(__version__)
 
     def install(self, app: web.Application) -> None:

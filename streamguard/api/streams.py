@@ -12,18 +12,16 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from streamguard.api.errors import json_error
+from streamguard.api.registry import StreamRegistry, StreamSnapshot
 from streamguard.config import StreamConfig
 from streamguard.errors import ConfigError
-from streamguard.ingest.redact import redact_url
-
-if TYPE_CHECKING:
-    from streamguard.daemon.core import Daemon
+from streamguard.redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -71,16 +69,16 @@ class StreamRoutes:
     """``/api/streams`` handlers over the daemon's stream registry.
 
     Args:
-        daemon: The running daemon (its `streams`, `add_stream`, `remove_stream`).
+        registry: The running streams (the daemon).
         store: Where runtime streams persist.
         sessions: Counts the WHIP sessions of a stream.
         end_sessions: Ends the WHIP sessions of a stream (before it is removed).
     """
 
     def __init__(
-        self, daemon: Daemon, store: RuntimeStreamStore, sessions: SessionCounter, end_sessions: SessionEnder
+        self, registry: StreamRegistry, store: RuntimeStreamStore, sessions: SessionCounter, end_sessions: SessionEnder
     ) -> None:
-        self._daemon = daemon
+        self._registry = registry
         self._store = store
         self._sessions = sessions
         self._end_sessions = end_sessions
@@ -96,11 +94,11 @@ class StreamRoutes:
     async def restore(self) -> None:
         """Start the streams stored by earlier runs (an id the configuration file also uses is skipped)."""
         for stream in self._store.load():
-            if stream.id in self._daemon.streams:
+            if self._registry.snapshot(stream.id) is not None:
                 logger.warning("runtime stream %s: skipped, the configuration defines it", stream.id)
                 continue
             try:
-                await self._daemon.add_stream(stream)
+                await self._registry.add_stream(stream)
             except ConfigError as e:
                 logger.warning("runtime stream %s: not restored: %s", stream.id, e, extra={"stream_id": stream.id})
                 continue
@@ -110,14 +108,16 @@ class StreamRoutes:
 
     async def list_streams(self, _: web.Request) -> web.Response:
         """``GET /api/streams``: every running stream with its state."""
-        return web.json_response({"streams": [self.describe(stream_id) for stream_id in sorted(self._daemon.streams)]})
+        snapshots = [self._registry.snapshot(stream_id) for stream_id in self._registry.stream_ids()]
+        return web.json_response({"streams": [self.describe(s) for s in snapshots if s is not None]})
 
     async def get(self, request: web.Request) -> web.Response:
         """``GET /api/streams/{stream_id}``."""
         stream_id = request.match_info["stream_id"]
-        if stream_id not in self._daemon.streams:
+        snapshot = self._registry.snapshot(stream_id)
+        if snapshot is None:
             raise json_error(web.HTTPNotFound, f"no stream {stream_id!r}")
-        return web.json_response(self.describe(stream_id))
+        return web.json_response(self.describe(snapshot))
 
     async def add(self, request: web.Request) -> web.Response:
         """``POST /api/streams``: validate a stream object and start it (``201``; ``409`` if the id is taken)."""
@@ -129,41 +129,42 @@ class StreamRoutes:
             stream = StreamConfig.model_validate(body)
         except ValidationError as e:
             raise json_error(web.HTTPUnprocessableEntity, "invalid stream", detail=_problems(e)) from e
-        if stream.id in self._daemon.streams:
+        if self._registry.snapshot(stream.id) is not None:
             raise json_error(web.HTTPConflict, f"a stream with id {stream.id!r} is already running")
         try:
-            await self._daemon.add_stream(stream)
+            await self._registry.add_stream(stream)
         except ConfigError as e:
             raise json_error(web.HTTPUnprocessableEntity, str(e)) from e
         self.runtime[stream.id] = stream
         self._save()
-        response = web.json_response(self.describe(stream.id), status=201)
+        snapshot = self._registry.snapshot(stream.id)
+        if snapshot is None:  # it failed at once and was removed
+            raise json_error(web.HTTPUnprocessableEntity, f"stream {stream.id!r} stopped as it started")
+        response = web.json_response(self.describe(snapshot), status=201)
         response.headers["Location"] = f"/api/streams/{stream.id}"
         return response
 
     async def delete(self, request: web.Request) -> web.Response:
         """``DELETE /api/streams/{stream_id}``: stop the stream and end its open alerts (``stream_removed``)."""
         stream_id = request.match_info["stream_id"]
-        if stream_id not in self._daemon.streams:
+        if self._registry.snapshot(stream_id) is None:
             raise json_error(web.HTTPNotFound, f"no stream {stream_id!r}")
         await self._end_sessions(stream_id)
-        await self._daemon.remove_stream(stream_id)
+        await self._registry.remove_stream(stream_id)
         if self.runtime.pop(stream_id, None) is not None:
             self._save()
         return web.Response(status=204)
 
-    def describe(self, stream_id: str) -> dict[str, Any]:
+    def describe(self, snapshot: StreamSnapshot) -> dict[str, Any]:
         """A stream's configuration summary and live state."""
-        handle = self._daemon.streams[stream_id]
-        state = self._daemon.stream_status(stream_id) or {}
-        url = handle.config.url
+        url = snapshot.config.url
         return {
-            "id": stream_id,
-            "type": handle.config.kind,
+            "id": snapshot.id,
+            "type": snapshot.kind,
             "url": redact_url(url) if url is not None else None,
-            "runtime": stream_id in self.runtime,
-            "sessions": self._sessions(stream_id),
-            **{key: value for key, value in state.items() if key != "url"},
+            "runtime": snapshot.id in self.runtime,
+            "sessions": self._sessions(snapshot.id),
+            **{key: value for key, value in snapshot.state.to_fields().items() if key != "url"},
         }
 
     def _save(self) -> None:

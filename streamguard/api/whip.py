@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import aioice.ice
 import av
@@ -34,12 +34,10 @@ from aiortc.sdp import SessionDescription
 
 from streamguard.api.errors import json_error
 from streamguard.api.ice_ports import IcePortRange
+from streamguard.api.registry import StreamRegistry
 from streamguard.config import ApiConfig, StreamConfig, WebRtcConfig
 from streamguard.ingest.webrtc import WebRtcSource
-from streamguard.scoring.alerts import EndReason
-
-if TYPE_CHECKING:
-    from streamguard.daemon.core import Daemon
+from streamguard.types import EndReason
 
 logger = logging.getLogger(__name__)
 
@@ -151,12 +149,12 @@ class WhipEndpoint:
     """The WHIP routes and the live sessions.
 
     Args:
-        daemon: The daemon whose streams receive the video.
+        registry: The streams that receive the video (the daemon).
         config: The ``api`` section (limits, dynamic streams, WebRTC settings).
     """
 
-    def __init__(self, daemon: Daemon, config: ApiConfig) -> None:
-        self._daemon = daemon
+    def __init__(self, registry: StreamRegistry, config: ApiConfig) -> None:
+        self._registry = registry
         self._config = config
         self._webrtc: WebRtcConfig = config.webrtc
         self.sessions: dict[str, WhipSession] = {}
@@ -255,8 +253,8 @@ class WhipEndpoint:
 
     async def _open_session(self, stream_id: str, offer: str, dynamic: bool) -> WhipSession:
         created = False
-        if dynamic and stream_id not in self._daemon.streams:
-            await self._daemon.add_stream(StreamConfig(id=stream_id, type="webrtc"))
+        if dynamic and self._registry.snapshot(stream_id) is None:
+            await self._registry.add_stream(StreamConfig(id=stream_id, type="webrtc"))
             self._dynamic_streams.add(stream_id)
             created = True
         try:
@@ -264,7 +262,7 @@ class WhipEndpoint:
         except OfferError as e:
             if created:
                 self._dynamic_streams.discard(stream_id)
-                await self._daemon.remove_stream(stream_id)
+                await self._registry.remove_stream(stream_id)
             raise json_error(web.HTTPBadRequest, str(e), headers=CORS_HEADERS) from e
 
     async def _read_offer(self, request: web.Request) -> str:
@@ -283,8 +281,8 @@ class WhipEndpoint:
 
     def _check_stream(self, stream_id: str) -> bool:
         """Whether the session creates its stream (dynamic streams); raises 404/409 for unusable ids."""
-        handle = self._daemon.streams.get(stream_id)
-        if handle is None:
+        snapshot = self._registry.snapshot(stream_id)
+        if snapshot is None:
             if self._config.dynamic_streams:
                 try:
                     StreamConfig(id=stream_id, type="webrtc")
@@ -292,9 +290,9 @@ class WhipEndpoint:
                     raise json_error(web.HTTPNotFound, f"invalid stream id {stream_id!r}", headers=CORS_HEADERS) from e
                 return True
             raise json_error(web.HTTPNotFound, f"no WebRTC stream {stream_id!r}", headers=CORS_HEADERS)
-        if not isinstance(handle.source, WebRtcSource):
+        if self._registry.webrtc_source(stream_id) is None:
             raise json_error(
-                web.HTTPConflict, f"stream {stream_id!r} is a {handle.config.kind} stream", headers=CORS_HEADERS
+                web.HTTPConflict, f"stream {stream_id!r} is a {snapshot.kind} stream", headers=CORS_HEADERS
             )
         return False
 
@@ -313,11 +311,11 @@ class WhipEndpoint:
             )
 
     async def _negotiate(self, stream_id: str, offer: str) -> WhipSession:
-        handle = self._daemon.streams.get(stream_id)
-        if handle is None or not isinstance(handle.source, WebRtcSource):  # removed meanwhile
+        source = self._registry.webrtc_source(stream_id)
+        if source is None:  # removed meanwhile
             raise json_error(web.HTTPNotFound, f"no WebRTC stream {stream_id!r}", headers=CORS_HEADERS)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers()))
-        session = WhipSession(secrets.token_hex(16), stream_id, pc, handle.source)
+        session = WhipSession(secrets.token_hex(16), stream_id, pc, source)
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -336,7 +334,7 @@ class WhipEndpoint:
         finally:
             if not answered:
                 await self._close_pc(session)
-        handle.source.new_segment()
+        source.new_segment()
         self.sessions[session.id] = session
         session.tasks.append(asyncio.create_task(self._watch(session), name=f"whip-watch-{session.id}"))
         logger.info("stream %s: WHIP session %s started", stream_id, session.id[:8], extra={"stream_id": stream_id})
@@ -391,7 +389,7 @@ class WhipEndpoint:
             session.source.disconnect(reason)
             if stream_id in self._dynamic_streams and remove_dynamic:
                 self._dynamic_streams.discard(stream_id)
-                await self._daemon.remove_stream(stream_id, reason=EndReason.STREAM_REMOVED)
+                await self._registry.remove_stream(stream_id, reason=EndReason.STREAM_REMOVED)
 
     @staticmethod
     async def _close_pc(session: WhipSession) -> None:

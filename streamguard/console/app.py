@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -22,13 +22,11 @@ from redis.exceptions import RedisError
 
 from streamguard import __version__
 from streamguard.api.errors import json_error
+from streamguard.api.registry import StreamRegistry
 from streamguard.config import DaemonConfig
 from streamguard.console.alerts import ALERT_ID, ENTRY_ID, IMAGE_KINDS, AlertStore, sse_message
 from streamguard.console.preview import PreviewCache
 from streamguard.console.session import ConsoleAuth, LoginError, Viewer, check_operator
-
-if TYPE_CHECKING:
-    from streamguard.daemon.core import Daemon
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,14 +49,15 @@ class Console:
     """The operator console of a daemon: install it on the app before the server starts; `start` after Redis.
 
     Args:
-        daemon: The daemon whose streams and alerts are shown.
-        token: The API bearer token (``None``: none configured).
+        registry: The streams shown (the daemon).
+        config: The daemon's configuration (console, API token, Redis prefix, alert thresholds).
     """
 
-    def __init__(self, daemon: Daemon, token: str | None) -> None:
-        self.daemon = daemon
-        config: DaemonConfig = daemon.config
+    def __init__(self, registry: StreamRegistry, config: DaemonConfig) -> None:
+        self.registry = registry
+        self.daemon_config = config
         self.config = config.console
+        token = config.api.resolved_token()
         self.auth = ConsoleAuth(
             token, read_only_without_token=self.config.read_only_without_token, max_age_s=self.config.session_max_age_s
         )
@@ -90,7 +89,7 @@ class Console:
 
     async def start(self, redis_url: str) -> None:
         """Connect to the daemon's Redis (the sink's, embedded or not)."""
-        redis_cfg = self.daemon.config.redis
+        redis_cfg = self.daemon_config.redis
         client = aioredis.from_url(redis_url, socket_connect_timeout=2.0, socket_timeout=FEED_BLOCK_MS / 1000 + 5)
         self._store = AlertStore(client, redis_cfg.prefix, redis_cfg.alerts_maxlen)
 
@@ -157,7 +156,7 @@ class Console:
     async def session(self, request: web.Request) -> web.Response:
         """``GET /console/api/session``: who is logged in and the settings the page needs."""
         viewer = self._viewer(request)
-        scoring = self.daemon.config.scoring
+        scoring = self.daemon_config.scoring
         return web.json_response(
             {
                 "operator": viewer.operator,
@@ -172,21 +171,23 @@ class Console:
         """``GET /console/api/streams``: every running stream's status, rates, faces and open alerts."""
         self._viewer(request)
         rows = []
-        for stream_id in sorted(self.daemon.streams):
-            state = self.daemon.stream_status(stream_id) or {}
-            handle = self.daemon.streams.get(stream_id)
+        for stream_id in self.registry.stream_ids():
+            snapshot = self.registry.snapshot(stream_id)
+            if snapshot is None:  # removed meanwhile
+                continue
+            state = snapshot.state
             rows.append(
                 {
                     "id": stream_id,
-                    "type": handle.config.kind if handle is not None else "",
-                    "url": state.get("url", ""),
-                    "status": state.get("status", "down"),
-                    "input_fps": state.get("fps_in", 0.0),
-                    "analyzed_fps": state.get("fps_analyzed", 0.0),
-                    "faces": state.get("faces", 0),
-                    "open_alerts": state.get("open_alerts", 0),
-                    "analyzed": state.get("analyzed", 0),
-                    "last_error": state.get("last_error", ""),
+                    "type": snapshot.kind,
+                    "url": state.url,
+                    "status": state.status.value,
+                    "input_fps": state.fps_in,
+                    "analyzed_fps": state.fps_analyzed,
+                    "faces": state.faces,
+                    "open_alerts": state.open_alerts,
+                    "analyzed": state.analyzed,
+                    "last_error": state.last_error,
                 }
             )
         return web.json_response({"streams": rows}, headers={"Cache-Control": "no-store"})
@@ -195,10 +196,10 @@ class Console:
         """``GET /console/api/streams/{id}/preview.jpg``: the latest analysed frame, drawn (204 before one)."""
         self._viewer(request)
         stream_id = request.match_info["stream_id"]
-        handle = self.daemon.streams.get(stream_id)
-        if handle is None:
+        snapshot = self.registry.snapshot(stream_id)
+        if snapshot is None:
             return _json_error(404, f"no stream {stream_id!r}")
-        view = handle.worker.last_view
+        view = snapshot.last_view
         if view is None:
             return web.Response(status=204, headers={"Cache-Control": "no-store"})
         preview = await self.previews.get(stream_id, view)
@@ -275,7 +276,7 @@ class Console:
             images[kind] = (
                 f"/console/api/alerts/{alert_id}/images/{kind}/{entry['sequence']}" if entry is not None else None
             )
-        scoring = self.daemon.config.scoring
+        scoring = self.daemon_config.scoring
         body.update(
             images=images,
             history=await _redis_call(store.history(detail)),

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streamguard.api.registry import StreamSnapshot
 from streamguard.api.runtime import RuntimeApi
 from streamguard.api.server import HttpServer, build_app
 from streamguard.config import DaemonConfig, ResolvedStream, StreamConfig
@@ -29,11 +30,11 @@ from streamguard.ingest.factory import source_from_url
 from streamguard.ingest.file import FileSource
 from streamguard.ingest.webrtc import WebRtcSource
 from streamguard.model.detector import Detector
-from streamguard.scoring.alerts import EndReason, HysteresisConfig, StreamScorer
+from streamguard.scoring.alerts import HysteresisConfig, StreamScorer
 from streamguard.sinks.embedded import EmbeddedRedis
 from streamguard.sinks.metrics import Metrics
 from streamguard.sinks.redis_sink import RedisSink
-from streamguard.types import AlertEvent, FaceCrop, Score
+from streamguard.types import AlertEvent, EndReason, FaceCrop, Score, StreamState, StreamStatus
 from streamguard.vision.faces import FaceOptions, FaceStage
 from streamguard.vision.tracking import FaceTracker, TrackingOptions
 
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 STATE_INTERVAL_S = 1.0
 EMBEDDED_URL_FILE = "redis.url"
 """Where a daemon with an embedded Redis writes its URL, so `streamguard alerts` can find it."""
+SourceFactory = Callable[[ResolvedStream, EventCallback], BaseSource]
+"""Makes a stream's source from its resolved settings and the daemon's event callback."""
 WORKER_HEALTHY_S = 60.0
 """A worker that ran this long before failing is restarted after the shortest delay again."""
 
@@ -81,6 +84,7 @@ class Daemon:
         config: The validated configuration.
         detector: A loaded detector (tests, the demo); loaded from ``config.inference.model`` when omitted.
         worker_backoff: Makes each stream's restart delays for a failing worker (tests shorten them).
+        source_factory: Makes each stream's source from its resolved settings (default `build_source`).
     """
 
     def __init__(
@@ -89,9 +93,11 @@ class Daemon:
         *,
         detector: Detector | None = None,
         worker_backoff: Callable[[], Backoff] = default_worker_backoff,
+        source_factory: SourceFactory | None = None,
     ) -> None:
         self.config = config
         self._worker_backoff = worker_backoff
+        self._source_factory: SourceFactory = source_factory or build_source
         self.metrics = Metrics()
         self.detector = detector
         self.streams: dict[str, StreamHandle] = {}
@@ -135,10 +141,10 @@ class Daemon:
         await asyncio.to_thread(self._faces.warm_up)
         await self._start_sink()
         app = build_app(self.readiness, self.metrics.render)
-        self.api = RuntimeApi(self, cfg.api)
+        self.api = RuntimeApi(self, cfg.api, cfg.data_dir)
         self.api.install(app)
         if cfg.console.enabled:
-            self.console = Console(self, cfg.api.resolved_token())
+            self.console = Console(self, cfg)
             self.console.install(app)
             assert self.redis_url is not None  # noqa: S101 - the sink started above
             await self.console.start(self.redis_url)
@@ -207,7 +213,7 @@ class Daemon:
             raise ConfigError(f"streams: a stream with id {stream.id!r} is already running")
         assert self._faces is not None and self._batcher is not None  # noqa: S101 - start() ran
         resolved = stream.resolve(self.config.ingest)
-        source = build_source(resolved, self._on_source_event)
+        source = self._source_factory(resolved, self._on_source_event)
         tracker = FaceTracker(tracking_options(self.config, resolved.analysis_fps))
         worker = StreamWorker(
             source,
@@ -226,7 +232,7 @@ class Daemon:
         handle.task = asyncio.create_task(self._supervise(handle), name=f"stream-{stream.id}")
         logger.info("stream %s: started (%s)", stream.id, source.display_url, extra={"stream_id": stream.id})
 
-    async def remove_stream(self, stream_id: str, reason: str = EndReason.STREAM_REMOVED) -> None:
+    async def remove_stream(self, stream_id: str, reason: EndReason = EndReason.STREAM_REMOVED) -> None:
         """Stop a stream and end its open alerts."""
         handle = self.streams.pop(stream_id, None)
         if handle is None:
@@ -240,15 +246,27 @@ class Daemon:
         await handle.source.close()
         handle.worker.finish(reason)
         if self.sink is not None:
-            self.sink.publish_state(stream_id, {"status": "removed" if reason != EndReason.SHUTDOWN else "stopped"})
+            status = StreamStatus.STOPPED if reason is EndReason.SHUTDOWN else StreamStatus.REMOVED
+            self.sink.publish_state(stream_id, {"status": status.value})
         self.metrics.forget_stream(stream_id)
         if self.console is not None:
             self.console.previews.forget(stream_id)
 
-    def stream_status(self, stream_id: str) -> dict[str, str | int | float] | None:
-        """The state hash fields of a running stream, or ``None``."""
+    def stream_ids(self) -> list[str]:
+        """Ids of the running streams, sorted (`streamguard.api.registry.StreamRegistry`)."""
+        return sorted(self.streams)
+
+    def snapshot(self, stream_id: str) -> StreamSnapshot | None:
+        """A running stream's configuration, state and last analysed frame, or ``None``."""
         handle = self.streams.get(stream_id)
-        return None if handle is None else stream_state(handle)
+        if handle is None:
+            return None
+        return StreamSnapshot(handle.config, stream_state(handle), handle.worker.last_view)
+
+    def webrtc_source(self, stream_id: str) -> WebRtcSource | None:
+        """The source of a running WebRTC stream (what WHIP publishes into), else ``None``."""
+        handle = self.streams.get(stream_id)
+        return handle.source if handle is not None and isinstance(handle.source, WebRtcSource) else None
 
     # ---- health --------------------------------------------------------------------------------------
 
@@ -335,7 +353,7 @@ class Daemon:
         if self.sink is None:
             return
         for stream_id, handle in self.streams.items():
-            self.sink.publish_state(stream_id, stream_state(handle))
+            self.sink.publish_state(stream_id, stream_state(handle).to_fields())
 
 
 async def supervise(handle: StreamHandle, metrics: Metrics) -> None:
@@ -368,37 +386,38 @@ async def supervise(handle: StreamHandle, metrics: Metrics) -> None:
             handle.retry_at = None
 
 
-def stream_state(handle: StreamHandle) -> dict[str, str | int | float]:
-    """The fields of a stream's state hash."""
+def stream_state(handle: StreamHandle) -> StreamState:
+    """The live state of a stream, from its source's statistics and its worker."""
     stats = handle.source.stats.snapshot()
     status = handle.worker.status
     if status.ended:
-        state = "ended"
+        state = StreamStatus.ENDED
     elif stats.up:
-        state = "up"
+        state = StreamStatus.UP
     elif isinstance(handle.source, WebRtcSource):
-        state = "waiting"  # for a WHIP publisher
+        state = StreamStatus.WAITING  # for a WHIP publisher
     elif stats.reconnects or stats.errors:
-        state = "reconnecting"
+        state = StreamStatus.RECONNECTING
     else:
-        state = "starting"
-    return {
-        "status": state,
-        "url": handle.source.display_url,
-        "fps_in": round(stats.fps_in, 2),
-        "fps_analyzed": round(stats.fps_sampled, 2),
-        "faces": status.faces,
-        "open_alerts": handle.worker.scorer.open_alerts,
-        "last_frame_ts": stats.last_frame_wall or 0.0,
-        "reconnects": stats.reconnects,
-        "decoded": stats.decoded,
-        "analyzed": status.analyzed,
-        "failed": status.failed,
-        "dropped": stats.dropped_total,
-        "last_error": stats.last_error,
-        "worker_restarts": handle.restarts,
-        "worker_retry_in_s": 0.0 if handle.retry_at is None else round(max(0.0, handle.retry_at - time.time()), 2),
-    }
+        state = StreamStatus.STARTING
+    retry_in = 0.0 if handle.retry_at is None else round(max(0.0, handle.retry_at - time.time()), 2)
+    return StreamState(
+        status=state,
+        url=handle.source.display_url,
+        fps_in=round(stats.fps_in, 2),
+        fps_analyzed=round(stats.fps_sampled, 2),
+        faces=status.faces,
+        open_alerts=handle.worker.scorer.open_alerts,
+        last_frame_ts=stats.last_frame_wall or 0.0,
+        reconnects=stats.reconnects,
+        decoded=stats.decoded,
+        analyzed=status.analyzed,
+        failed=status.failed,
+        dropped=stats.dropped_total,
+        last_error=stats.last_error,
+        worker_restarts=handle.restarts,
+        worker_retry_in_s=retry_in,
+    )
 
 
 def build_source(stream: ResolvedStream, on_event: EventCallback) -> BaseSource:

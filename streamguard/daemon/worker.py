@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from streamguard.errors import StreamguardError
 from streamguard.inference.batcher import MicroBatcher
 from streamguard.ingest.base import BaseSource, SourceEnded
-from streamguard.scoring.alerts import EndReason, StreamScorer
+from streamguard.scoring.alerts import StreamScorer
 from streamguard.sinks.metrics import Metrics
-from streamguard.types import AlertEvent, FaceCrop, FaceView, Frame, FrameView, Score
+from streamguard.types import AlertEvent, EndReason, FaceCrop, FaceView, Frame, FrameView, Score
 from streamguard.vision.faces import FaceStage
 from streamguard.vision.tracking import FaceTracker
 

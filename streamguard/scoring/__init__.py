@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from streamguard.scoring.alerts import (
     AlertIdFactory,
-    EndReason,
     HysteresisConfig,
     StreamScorer,
     TrackAlertState,
@@ -14,7 +13,6 @@ from streamguard.scoring.window import RollingWindow
 
 __all__ = [
     "AlertIdFactory",
-    "EndReason",
     "HysteresisConfig",
     "RollingWindow",
     "StreamScorer",

@@ -29,23 +29,13 @@ Peak and `sequence` (how consumers name the mask and overlay keys of an alert):
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections import deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from streamguard.scoring.window import RollingWindow
-from streamguard.types import AlertEvent, AlertPhase, Score
-
-
-class EndReason(enum.StrEnum):
-    """Why an alert ended (`AlertEvent.reason` of end events)."""
-
-    BELOW_THRESHOLD = "below_threshold"
-    TRACK_LOST = "track_lost"
-    SHUTDOWN = "shutdown"
-    STREAM_REMOVED = "stream_removed"
+from streamguard.types import AlertEvent, AlertPhase, EndReason, Score
 
 
 @dataclass(frozen=True, slots=True)

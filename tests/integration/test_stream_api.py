@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import redis.asyncio as aioredis
 
-from streamguard.config import DaemonConfig
+from streamguard.config import DaemonConfig, ResolvedStream
 from streamguard.daemon import Daemon
+from streamguard.daemon.core import build_source
 from streamguard.demo.clip import write_demo_clip
-from streamguard.ingest.base import BaseSource
+from streamguard.ingest.base import BaseSource, EventCallback
 from streamguard.ingest.push import PushSource
 from streamguard.model.detector import Detector
 from tests.support.daemon_checks import alert_entries, wait_for
@@ -173,24 +173,20 @@ async def test_add_remove_restart_and_cli(tmp_path: Path, demo_model_path: Path,
 
 
 async def test_api_fuzzed_from_its_openapi_document_gives_no_5xx(
-    tmp_path: Path, demo_model_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, demo_model_path: Path, redis_server: RedisServer
 ) -> None:
     """Schemathesis generates requests from /api/openapi.json; every answer must be below 500.
 
     Fuzzed streams get a `PushSource` instead of their URL's source, so no generated URL is ever contacted.
     """
-    import streamguard.daemon.core as core
 
-    real_build_source = core.build_source
-
-    def offline_source(stream: Any, on_event: Any) -> BaseSource:
+    def offline_source(stream: ResolvedStream, on_event: EventCallback) -> BaseSource:
         if stream.kind == "webrtc":
-            return real_build_source(stream, on_event)
+            return build_source(stream, on_event)
         return PushSource(stream.id, "fuzz://offline", on_event=on_event)
 
-    monkeypatch.setattr(core, "build_source", offline_source)
     config = api_config(tmp_path, redis_server.url, demo_model_path, dynamic_streams=True, max_sessions=4)
-    daemon = Daemon(config, detector=Detector.load(demo_model_path, device="cpu"))
+    daemon = Daemon(config, detector=Detector.load(demo_model_path, device="cpu"), source_factory=offline_source)
     await daemon.start()
     assert daemon.server is not None
     try:

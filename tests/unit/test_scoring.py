@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamguard.scoring import EndReason, HysteresisConfig, RollingWindow, StreamScorer
-from streamguard.types import AlertEvent, AlertPhase, FaceCrop, Score
+from streamguard.scoring import HysteresisConfig, RollingWindow, StreamScorer
+from streamguard.types import AlertEvent, AlertPhase, EndReason, FaceCrop, Score
 
 PIXELS = np.zeros((2, 2, 3), dtype=np.uint8)
 MASK = np.zeros((2, 2), dtype=np.float32)

@@ -88,11 +88,11 @@ async def test_pending_restart_is_in_the_state_hash() -> None:
     task = asyncio.create_task(supervise(handle, Metrics()))
     await asyncio.sleep(0.1)
     state = core.stream_state(handle)
-    assert state["worker_restarts"] == 1
-    assert 0.2 < float(state["worker_retry_in_s"]) <= 0.5
+    assert state.worker_restarts == 1
+    assert 0.2 < state.worker_retry_in_s <= 0.5
     await asyncio.wait_for(task, timeout=5)
     state = core.stream_state(handle)
-    assert state["worker_retry_in_s"] == 0.0 and state["worker_restarts"] == 1
+    assert state.worker_retry_in_s == 0.0 and state.worker_restarts == 1
 
 
 class SourceStub:
