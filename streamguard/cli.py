@@ -388,12 +388,6 @@ def bench(
     max_streams: Annotated[int, typer.Option(min=1, help="Upper bound of the capacity search.")] = 12,
     seconds: Annotated[float, typer.Option(min=1.0, help="Measured seconds per pipeline run.")] = 20.0,
     workdir: Annotated[Path, typer.Option(help="Generated clips and checkpoints (reused).")] = Path("runs/bench"),
-    soak: Annotated[
-        float | None, typer.Option(min=0.1, help="Also soak MINUTES at 80 % load (cameras drop, Redis restarts).")
-    ] = None,
-    soak_streams: Annotated[
-        int | None, typer.Option(min=1, help="Streams in the soak (default: 80 % of the measured capacity).")
-    ] = None,
 ) -> None:
     """Measure decode ceiling, pipeline capacity, latency, memory and model throughput; write JSON."""
     from streamguard.bench.runner import SCENARIOS, BenchOptions, markdown_table, run_bench
@@ -404,7 +398,7 @@ def bench(
         raise _fail(ValueError(f"--scenario: unknown {', '.join(unknown)} (choose from {', '.join(SCENARIOS)})"))
     options = BenchOptions(
         out=out, workdir=workdir, quick=quick, repeats=repeats, scenarios=chosen, model=model,
-        max_streams=max_streams, seconds=seconds, soak_minutes=soak, soak_streams=soak_streams,
+        max_streams=max_streams, seconds=seconds,
     )  # fmt: skip
     try:
         report = run_bench(options, log=lambda message: console.print(message, highlight=False))

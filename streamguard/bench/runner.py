@@ -38,8 +38,6 @@ class BenchOptions:
         max_streams: Upper bound of the capacity search.
         seconds: Measured seconds per pipeline run.
         warmup_s: Seconds each pipeline run settles before it is measured.
-        soak_minutes: Run the soak this long (never in quick mode); None skips it.
-        soak_streams: Streams in the soak; default 80 % of the measured pipeline capacity (1 without it).
     """
 
     out: Path = Path("runs/bench/bench.json")
@@ -52,8 +50,6 @@ class BenchOptions:
     max_streams: int = 12
     seconds: float = 20.0
     warmup_s: float = 3.0
-    soak_minutes: float | None = None
-    soak_streams: int | None = None
 
 
 @dataclass(slots=True)
@@ -71,7 +67,6 @@ class Report:
     mb_per_stream: float | None = None
     model_faces_per_s: float | None = None
     model_ms_per_face_1core_b8: float | None = None
-    rss_slope_mb_per_h: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,9 +87,6 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Repo
     if "pipeline" in options.scenarios:
         log("pipeline capacity, latency, memory ...")
         _pipeline(report, options, clips, log)
-    if options.soak_minutes and not options.quick:
-        log(f"soak, {options.soak_minutes:g} min ...")
-        _soak(report, options, clips)
     report.details["seconds"] = round(time.monotonic() - started, 1)
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(asdict(report), indent=2) + "\n")
@@ -194,17 +186,6 @@ def _pipeline(report: Report, options: BenchOptions, clips: list[Path], log: Cal
     }  # fmt: skip
 
 
-def _soak(report: Report, options: BenchOptions, clips: list[Path]) -> None:
-    from streamguard.bench.soak import run_soak
-
-    assert options.soak_minutes is not None  # noqa: S101 - checked by the caller
-    streams = options.soak_streams or max(1, math.floor(0.8 * (report.pipeline_streams or 1)))
-    model = options.model or scenarios.random_model(options.workdir)
-    soak = run_soak(options.soak_minutes, streams, clips[0], model, options.workdir / "soak")
-    report.rss_slope_mb_per_h = soak["rss_slope_mb_per_h"]
-    report.details["soak"] = soak
-
-
 def _pipeline_run(clips: list[Path], n: int, options: BenchOptions, model: Path) -> PipelineRun:
     """One daemon run in a fresh process, so memory figures and thread pools do not leak between runs."""
     context = multiprocessing.get_context("spawn")
@@ -237,7 +218,6 @@ def markdown_table(report: Report) -> str:
         ("memory per stream (MB)", report.mb_per_stream),
         ("model faces/s (best CPU setting)", report.model_faces_per_s),
         ("detector ms/face, 1 core, batch 8, masks for all", report.model_ms_per_face_1core_b8),
-        ("RSS slope in soak (MB/h)", report.rss_slope_mb_per_h),
     ]
     lines = ["| figure | value |", "|---|---|"]
     lines += [f"| {name} | {'—' if value is None else value} |" for name, value in rows]

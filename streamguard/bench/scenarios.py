@@ -368,3 +368,16 @@ def random_model(folder: Path, variant: str = "proposed_new") -> Path:
 def synthetic_crops(n: int, size: int = 256) -> np.ndarray:
     """Random uint8 crops (throughput does not depend on content)."""
     return np.random.default_rng(0).integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+
+
+def slope_per_hour(samples: list[tuple[float, float]]) -> float:
+    """Least-squares slope of RSS over time after the first fifth of the run (start-up growth excluded)."""
+    cutoff = samples[-1][0] / 5
+    kept = [(t, mb) for t, mb in samples if t >= cutoff] or samples
+    if len(kept) < 2:
+        return 0.0
+    mean_t = sum(t for t, _ in kept) / len(kept)
+    mean_mb = sum(mb for _, mb in kept) / len(kept)
+    var = sum((t - mean_t) ** 2 for t, _ in kept)
+    cov = sum((t - mean_t) * (mb - mean_mb) for t, mb in kept)
+    return 3600 * cov / var if var else 0.0

@@ -1,4 +1,4 @@
-"""The `redis_server` fixture: a real redis-server on 127.0.0.1 (see `streamguard.testing.redis_server`)."""
+"""The `redis_server` fixture: a real redis-server on 127.0.0.1 (see `tests.support.redis_process`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streamguard.testing.redis_server import REDIS_SERVER, RedisServer, free_port, ping, running_redis_server
+from tests.support.redis_process import REDIS_SERVER, RedisServer, free_port, ping, running_redis_server
 
 __all__ = [
     "REDIS_SERVER",

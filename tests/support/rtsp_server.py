@@ -1,4 +1,4 @@
-"""The `rtsp_server` fixture: a real RTSP file server on 127.0.0.1 (see `streamguard.testing.rtsp_server`)."""
+"""The `rtsp_server` fixture: a real RTSP file server on 127.0.0.1 (see `tests.support.rtsp_process`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streamguard.testing.rtsp_server import RtspServer, free_port, port_accepts
+from tests.support.rtsp_process import RtspServer, free_port, port_accepts
 
 __all__ = ["RtspServer", "free_port", "port_accepts", "rtsp_server"]
 

@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 
-from streamguard.bench.scenarios import Spread, histogram_quantiles
-from streamguard.bench.soak import _slope_per_hour
+from streamguard.bench.scenarios import Spread, histogram_quantiles, slope_per_hour
 
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -43,7 +42,7 @@ def test_rss_slope_recovers_a_linear_trend_after_warm_up(slope_per_h: float) -> 
     times = np.arange(0, 3600, 60.0)
     warm_up = np.where(times < 600, 200.0, 0.0)  # start-up growth in the first fifth is ignored
     samples = [(float(t), 500.0 + warm_up[i] + slope_per_h * t / 3600) for i, t in enumerate(times)]
-    assert _slope_per_hour(samples) == pytest.approx(slope_per_h, abs=1e-6)
+    assert slope_per_hour(samples) == pytest.approx(slope_per_h, abs=1e-6)
 
 
 def test_spread_reports_median_min_max() -> None:

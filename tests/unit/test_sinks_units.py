@@ -315,6 +315,7 @@ def touch_all(metrics: Metrics, stream: str) -> None:
         metrics.record_source_event(stream, kind)
     metrics.record_source_event(stream, "dropped", reason="analysis_behind", count=3)
     metrics.faces_detected.labels(stream=stream).inc(2)
+    metrics.worker_restarts.labels(stream=stream).inc()
     metrics.alerts.labels(stream=stream, event="start").inc()
     metrics.active_tracks.labels(stream=stream).set(2)
     metrics.open_alerts.labels(stream=stream).set(1)

@@ -88,7 +88,7 @@ class RtspServer:
         if self.running:
             return self
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(  # noqa: S603 - fixed argv: our own server binary/launcher
+            self._process = subprocess.Popen(
                 [sys.executable, "-c", _LAUNCHER, str(self.media_dir), self.host, str(self.port)],
                 stdout=log,
                 stderr=subprocess.STDOUT,

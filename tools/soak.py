@@ -1,4 +1,6 @@
-"""The soak scenario: the daemon under load for minutes while cameras drop and Redis restarts once.
+"""The soak: the daemon under load for minutes while cameras drop and Redis restarts once (outside CI).
+
+    .venv/bin/python -m tools.soak --minutes 60 --streams 7 --model models/streamguard-v2.pt --out docs/bench/soak.json
 
 The daemon runs as its own process (`streamguard run`), so its memory is measured alone. RTSP cameras are a
 real RTSP server on loopback, killed and restarted twice; Redis is a real redis-server with an append-only
@@ -7,6 +9,8 @@ file, restarted once. At the end every alert event the daemon produced must be i
 
 from __future__ import annotations
 
+import argparse
+import json
 import shutil
 import signal
 import subprocess
@@ -20,9 +24,9 @@ from typing import Any, cast
 
 import yaml
 
-from streamguard.bench.scenarios import histogram_quantiles
-from streamguard.testing.redis_server import RedisServer, free_port
-from streamguard.testing.rtsp_server import RtspServer
+from streamguard.bench.scenarios import histogram_quantiles, slope_per_hour
+from tests.support.redis_process import RedisServer, free_port
+from tests.support.rtsp_process import RtspServer
 
 CAMERA_OUTAGE_S = 5.0
 REDIS_OUTAGE_S = 3.0
@@ -175,7 +179,7 @@ def _summary(
         "minutes": minutes,
         "streams": streams,
         "rss_mb": [[round(t, 1), round(mb, 1)] for t, mb in samples],
-        "rss_slope_mb_per_h": round(_slope_per_hour(samples), 2),
+        "rss_slope_mb_per_h": round(slope_per_hour(samples), 2),
         "events_written": int(produced),
         "events_read_back": len(events),
         "duplicate_events": len(ids) - len(set(ids)),
@@ -188,19 +192,6 @@ def _summary(
     }
 
 
-def _slope_per_hour(samples: list[tuple[float, float]]) -> float:
-    """Least-squares slope of RSS over time after the first fifth of the run (start-up growth excluded)."""
-    cutoff = samples[-1][0] / 5
-    kept = [(t, mb) for t, mb in samples if t >= cutoff] or samples
-    if len(kept) < 2:
-        return 0.0
-    mean_t = sum(t for t, _ in kept) / len(kept)
-    mean_mb = sum(mb for _, mb in kept) / len(kept)
-    var = sum((t - mean_t) ** 2 for t, _ in kept)
-    cov = sum((t - mean_t) * (mb - mean_mb) for t, mb in kept)
-    return 3600 * cov / var if var else 0.0
-
-
 class _ScrapedRegistry:
     """Adapts a scraped exposition to the ``collect()`` interface `histogram_quantiles` reads."""
 
@@ -211,3 +202,26 @@ class _ScrapedRegistry:
 
     def collect(self) -> list[Any]:
         return self._families
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the soak on a generated 720p25 clip and write its JSON report."""
+    from streamguard.bench.scenarios import bench_clips, random_model
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--streams", type=int, default=4)
+    parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: random weights)")
+    parser.add_argument("--workdir", type=Path, default=Path("runs/soak"))
+    parser.add_argument("--out", type=Path, default=Path("runs/soak/soak.json"))
+    args = parser.parse_args(argv)
+    clip = bench_clips(args.workdir / "clips", n=1, seconds=12.0)[0]
+    model = args.model or random_model(args.workdir)
+    report = run_soak(args.minutes, args.streams, clip, model, args.workdir)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"rss slope {report['rss_slope_mb_per_h']:.1f} MB/h; report {args.out}")
+
+
+if __name__ == "__main__":
+    main()
