@@ -28,17 +28,19 @@ test-unit: venv
 test-integration: venv system-deps
 	$(VENV)/bin/pytest tests/integration
 
+# ruff, formatting, mypy --strict (streamguard, tests, tools) and the import-layer contract (pyproject.toml).
 lint: venv
-	$(VENV)/bin/ruff check streamguard tests
-	$(VENV)/bin/ruff format --check streamguard tests
+	$(VENV)/bin/ruff check streamguard tests tools
+	$(VENV)/bin/ruff format --check streamguard tests tools
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 typecheck: venv
 	$(VENV)/bin/mypy
 
 format: venv
-	$(VENV)/bin/ruff format streamguard tests
-	$(VENV)/bin/ruff check --fix streamguard tests
+	$(VENV)/bin/ruff format streamguard tests tools
+	$(VENV)/bin/ruff check --fix streamguard tests tools
 
 # The daemon and its console stay up DEMO_LINGER seconds after the verdict (Ctrl-C ends them earlier).
 DEMO_LINGER ?= 120
