@@ -30,7 +30,7 @@ from streamguard.ingest.factory import source_from_url
 from streamguard.ingest.file import FileSource
 from streamguard.ingest.webrtc import WebRtcSource
 from streamguard.model.detector import Detector
-from streamguard.scoring.alerts import HysteresisConfig, StreamScorer
+from streamguard.scoring.alerts import StreamScorer
 from streamguard.sinks.embedded import EmbeddedRedis
 from streamguard.sinks.metrics import Metrics
 from streamguard.sinks.redis_sink import RedisSink
@@ -220,7 +220,7 @@ class Daemon:
             faces=self._faces,
             tracker=tracker,
             batcher=self._batcher,
-            scorer=StreamScorer(stream.id, hysteresis_config(self.config)),
+            scorer=StreamScorer(stream.id, self.config.scoring),
             metrics=self.metrics,
             on_event=self._publish_event,
             live=not isinstance(source, FileSource) or source.realtime,
@@ -474,21 +474,6 @@ def tracking_options(cfg: DaemonConfig, analysis_fps: float) -> TrackingOptions:
         track_activation_threshold=tracking.track_activation_threshold,
         minimum_iou_threshold=tracking.minimum_iou_threshold,
         minimum_consecutive_frames=tracking.minimum_consecutive_frames,
-    )
-
-
-def hysteresis_config(cfg: DaemonConfig) -> HysteresisConfig:
-    """The alert rules from the ``scoring`` section."""
-    s = cfg.scoring
-    return HysteresisConfig(
-        window_s=s.window_s,
-        on_threshold=s.on_threshold,
-        off_threshold=s.off_threshold,
-        min_duration_s=s.min_duration_s,
-        min_samples=s.min_samples,
-        update_interval_s=s.update_interval_s,
-        ema_alpha=s.ema_alpha,
-        use_ema=s.use_ema,
     )
 
 

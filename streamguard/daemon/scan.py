@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from streamguard.config import DaemonConfig
-from streamguard.daemon.core import face_options, hysteresis_config, tracking_options
+from streamguard.daemon.core import face_options, tracking_options
 from streamguard.daemon.worker import StreamWorker
 from streamguard.datasets.folder_layout import media_kind
 from streamguard.inference.batcher import MicroBatcher
@@ -214,7 +214,7 @@ class Scanner:
 
         worker = StreamWorker(
             source, faces=faces, tracker=FaceTracker(tracking_options(self.config, analysis_fps)), batcher=batcher,
-            scorer=StreamScorer(stream_id, hysteresis_config(self.config)), metrics=self.metrics, on_event=on_event,
+            scorer=StreamScorer(stream_id, self.config.scoring), metrics=self.metrics, on_event=on_event,
             live=False, wall_clock_events=False, on_scores=on_scores,
         )  # fmt: skip
         await source.start()

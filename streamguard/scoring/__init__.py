@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from streamguard.scoring.alerts import (
     AlertIdFactory,
-    HysteresisConfig,
     StreamScorer,
     TrackAlertState,
     new_alert_id,
@@ -13,7 +12,6 @@ from streamguard.scoring.window import RollingWindow
 
 __all__ = [
     "AlertIdFactory",
-    "HysteresisConfig",
     "RollingWindow",
     "StreamScorer",
     "TrackAlertState",

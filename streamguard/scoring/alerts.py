@@ -1,6 +1,7 @@
 """Hysteresis alerts per face track: start when the rolling P(fake) stays high, end when it falls or the face goes.
 
-Rules (all times are passed in by the caller; nothing here reads a clock):
+Rules (all times are passed in by the caller; nothing here reads a clock; the thresholds and timings are the
+``scoring`` section of the configuration, `streamguard.config.ScoringConfig`):
 
 * **Level.** Each scored face adds ``(now, value)`` to its track's `RollingWindow` of `window_s` seconds.
   The level is the window mean (the paper's video rule), or the EMA when `use_ema` is set.
@@ -34,56 +35,9 @@ from collections import deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from streamguard.config.scoring import ScoringConfig
 from streamguard.scoring.window import RollingWindow
 from streamguard.types import AlertEvent, AlertPhase, EndReason, Score
-
-
-@dataclass(frozen=True, slots=True)
-class HysteresisConfig:
-    """Thresholds and timing of the alert rules (see the module docstring).
-
-    Attributes:
-        window_s: Rolling-window length in seconds.
-        on_threshold: Level at or above which a run towards an alert starts.
-        off_threshold: Level below which an open alert ends (< `on_threshold`).
-        min_duration_s: How long the level must stay at or above `on_threshold` before an alert starts.
-        min_samples: Samples the window must hold for an alert to start.
-        update_interval_s: Least time between two published events of one alert.
-        ema_alpha: Weight of the newest sample in the EMA, in (0, 1]; ``None`` disables the EMA.
-        use_ema: Use the EMA instead of the window mean as the level (needs `ema_alpha`).
-    """
-
-    window_s: float = 2.0
-    on_threshold: float = 0.7
-    off_threshold: float = 0.5
-    min_duration_s: float = 1.0
-    min_samples: int = 3
-    update_interval_s: float = 1.0
-    ema_alpha: float | None = None
-    use_ema: bool = False
-
-    def __post_init__(self) -> None:
-        problems = [
-            message
-            for failed, message in (
-                (not self.window_s > 0, f"window_s must be > 0, got {self.window_s}"),
-                (
-                    not self.off_threshold < self.on_threshold,
-                    f"off_threshold ({self.off_threshold}) must be < on_threshold ({self.on_threshold})",
-                ),
-                (self.min_duration_s < 0, f"min_duration_s must be >= 0, got {self.min_duration_s}"),
-                (self.min_samples < 1, f"min_samples must be >= 1, got {self.min_samples}"),
-                (self.update_interval_s < 0, f"update_interval_s must be >= 0, got {self.update_interval_s}"),
-                (
-                    self.ema_alpha is not None and not 0 < self.ema_alpha <= 1,
-                    f"ema_alpha must be in (0, 1], got {self.ema_alpha}",
-                ),
-                (self.use_ema and self.ema_alpha is None, "use_ema needs ema_alpha"),
-            )
-            if failed
-        ]
-        if problems:
-            raise ValueError("; ".join(problems))
 
 
 def new_alert_id(stream_id: str, track_id: int) -> str:
@@ -124,7 +78,7 @@ class TrackAlertState:
         self,
         stream_id: str,
         track_id: int,
-        config: HysteresisConfig,
+        config: ScoringConfig,
         alert_id_factory: AlertIdFactory = new_alert_id,
     ) -> None:
         self.stream_id = stream_id
@@ -256,18 +210,18 @@ class StreamScorer:
 
     Args:
         stream_id: The stream; every `Score` passed to `update` must belong to it.
-        config: The alert rules (default `HysteresisConfig()`).
+        config: The alert rules (default `ScoringConfig()`).
         alert_id_factory: Makes the id of each new alert (default `new_alert_id`).
     """
 
     def __init__(
         self,
         stream_id: str,
-        config: HysteresisConfig | None = None,
+        config: ScoringConfig | None = None,
         alert_id_factory: AlertIdFactory = new_alert_id,
     ) -> None:
         self.stream_id = stream_id
-        self.config = config or HysteresisConfig()
+        self.config = config or ScoringConfig()
         self._alert_id_factory = alert_id_factory
         self._tracks: dict[int, TrackAlertState] = {}
 

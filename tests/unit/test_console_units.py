@@ -11,10 +11,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from streamguard.config import ScoringConfig
 from streamguard.console.alerts import AlertDetail, entry_json
 from streamguard.console.preview import draw_preview, score_colour
 from streamguard.console.session import COOKIE_NAME, ConsoleAuth, LoginError, check_operator
-from streamguard.scoring import HysteresisConfig, StreamScorer
+from streamguard.scoring import StreamScorer
 from streamguard.types import AlertPhase, FaceView, Frame, FrameView
 from tests.support.alert_events import make_score
 
@@ -142,7 +143,7 @@ def test_alert_detail_folds_entries_into_state_acks_and_latest_images() -> None:
 
 
 def test_alert_events_carry_the_track_history_from_before_the_alert() -> None:
-    config = HysteresisConfig(window_s=1.0, on_threshold=0.7, off_threshold=0.5, min_duration_s=0.4, min_samples=1)
+    config = ScoringConfig(window_s=1.0, on_threshold=0.7, off_threshold=0.5, min_duration_s=0.4, min_samples=1)
     scorer = StreamScorer("cam1", config)
     events = []
     for i in range(40):
