@@ -33,3 +33,7 @@ class StreamError(StreamguardError):
 
 class SinkError(StreamguardError):
     """An output (Redis) could not be written; events stay in the spool until it returns."""
+
+
+class AlertEntryError(StreamguardError, ValueError):
+    """An alerts-stream entry is not a well-formed alert entry; the message names the field."""

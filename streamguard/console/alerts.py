@@ -22,8 +22,8 @@ from streamguard.sinks.encoding import (
     alert_mask_key,
     alert_overlay_key,
     alerts_key,
+    decode_entry,
     decode_text,
-    parse_alert_fields,
 )
 
 ENTRY_ID = re.compile(r"\d{1,20}-\d{1,20}")
@@ -37,7 +37,7 @@ SCAN_PAGES = 20
 
 def entry_json(entry_id: str, fields: Mapping[Any, Any]) -> dict[str, Any]:
     """An alerts-stream entry as a JSON-safe dict (typed values, non-finite numbers as null)."""
-    parsed = parse_alert_fields(fields)
+    parsed = decode_entry(fields)
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in parsed.items()}
     return {"entry_id": entry_id, **clean}
 

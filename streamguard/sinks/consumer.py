@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from streamguard.errors import SinkError
 from streamguard.redaction import redact_text, redact_url
-from streamguard.sinks.encoding import alerts_key, parse_alert_fields
+from streamguard.sinks.encoding import alerts_key, decode_entry
 
 NEWEST = "$"
 
@@ -29,7 +29,7 @@ async def read_alerts(
     block_ms: int = 1000,
     count: int = 100,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Yield alert entries of ``{prefix}:alerts`` oldest first, parsed with `parse_alert_fields`.
+    """Yield alert entries of ``{prefix}:alerts`` oldest first, decoded with `decode_entry`.
 
     Args:
         redis_url: ``redis://...`` or ``unix:///path/redis.sock``.
@@ -56,7 +56,7 @@ async def read_alerts(
                 return
             for entry_id, fields in entries:
                 last_id = _text(entry_id)
-                yield {"id": last_id, **parse_alert_fields(fields)}
+                yield {"id": last_id, **decode_entry(fields)}
     except (RedisError, OSError) as e:
         message = redact_text(str(e), [redis_url])
         raise SinkError(f"cannot read alerts from {redact_url(redis_url)}: {message}") from e

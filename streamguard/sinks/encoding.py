@@ -1,6 +1,6 @@
 """Wire formats of the Redis sink: mask PNGs, overlay JPEGs and the flat fields of an alerts-stream entry.
 
-Entry fields (all strings, JSON where structured; see `ALERT_FIELDS`):
+Entry fields (all strings, JSON where structured; `AlertEntry` writes and reads them, see `ALERT_FIELDS`):
 
 - ``event``: ``start``, ``update`` or ``end``; ``alert_id``, ``stream_id``, ``track_id`` (int),
   ``sequence`` (int, names the mask keys of this event);
@@ -23,44 +23,25 @@ to ``crop_box``'s side and placing it at ``(x, y)``.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from streamguard.types import AlertEvent, Score
+from streamguard.errors import AlertEntryError
+from streamguard.types import AlertEvent, AlertPhase, EndReason, Score
 
-ALERT_FIELDS: Final[tuple[str, ...]] = (
-    "event",
-    "alert_id",
-    "stream_id",
-    "track_id",
-    "sequence",
-    "ts",
-    "opened_at",
-    "score",
-    "peak_score",
-    "window_s",
-    "n_samples",
-    "reason",
-    "bbox",
-    "crop_box",
-    "frame_size",
-    "mask_key",
-    "overlay_key",
-    "crop_key",
-    "history_key",
-    "model",
-)
 OPERATOR_FIELDS: Final[tuple[str, ...]] = ("event", "alert_id", "stream_id", "track_id", "ts", "by", "note")
 INT_FIELDS: Final = frozenset({"track_id", "sequence", "n_samples"})
 FLOAT_FIELDS: Final = frozenset({"ts", "opened_at", "score", "peak_score", "window_s"})
 JSON_FIELDS: Final = frozenset({"bbox", "crop_box", "frame_size"})
+_T = TypeVar("_T")
 
 MASK_THRESHOLD: Final = 0.5
 OVERLAY_MAX_ALPHA: Final = 0.6
@@ -176,67 +157,185 @@ def decode_jpeg(data: bytes) -> npt.NDArray[np.uint8]:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def alert_fields(
-    event: AlertEvent,
-    mask_key: str,
-    overlay_key: str,
-    *,
-    peak: Score | None = None,
-    crop_key: str = "",
-    history_key: str = "",
-) -> dict[str, str]:
-    """Flatten an alert event into the string fields of its alerts-stream entry.
+Box = tuple[float, float, float, float]
+EntryFields = Mapping[str, str] | Mapping[bytes, bytes] | Mapping[str | bytes, str | bytes]
+"""An entry's fields as written (str) or as ``XREAD``/``XRANGE`` return them without ``decode_responses`` (bytes)."""
 
-    Args:
-        event: The event.
-        mask_key: Key of the mask PNG for this event (``""`` when there is none).
-        overlay_key: Key of the overlay JPEG (``""`` when there is none).
-        peak: The scored face whose box, crop and model describe the event; defaults to ``event.peak``
-            (an ``end`` event without one passes the last published peak).
-        crop_key: Key of the face-crop JPEG (``""`` when there is none).
-        history_key: Key of the level history (``""`` when there is none).
 
-    Returns:
-        One string per name in `ALERT_FIELDS`.
+@dataclasses.dataclass(frozen=True, slots=True)
+class AlertEntry:
+    """One ``start``/``update``/``end`` entry of the alerts stream, typed; its fields are `ALERT_FIELDS`.
+
+    `to_fields` writes the flat string fields of the ``XADD`` entry and `from_fields` reads them back
+    exactly: ``AlertEntry.from_fields(entry.to_fields()) == entry`` (NaN scores aside, as NaN != NaN).
+
+    Attributes:
+        event: start, update or end.
+        alert_id: Unique id of the alert.
+        stream_id: The stream.
+        track_id: The face track within the stream.
+        sequence: Names the mask keys of this event.
+        ts: Unix time of the event in seconds.
+        opened_at: Unix time the alert started.
+        score: Rolling mean P(fake) (a time or score that is not finite is written as ``nan``).
+        peak_score: Highest single-frame P(fake) of the alert.
+        window_s: Length of the rolling window.
+        n_samples: Samples in the window.
+        reason: Why the alert ended; ``None`` (written ``""``) for start and update.
+        bbox: Face box ``(x0, y0, x1, y1)`` in frame pixels, ``None`` without a scored face.
+        crop_box: The square crop ``(x, y, side, side)`` the mask covers, in frame pixels, or ``None``.
+        frame_size: ``(width, height)`` of the frame, or ``None``.
+        mask_key: Key of the mask PNG (``""`` when none).
+        overlay_key: Key of the overlay JPEG (``""`` when none).
+        crop_key: Key of the face-crop JPEG (``""`` when none).
+        history_key: Key of the level history (``""`` when none).
+        model: Detector version (``""`` without a scored face).
     """
-    face_peak = peak if peak is not None else event.peak
-    fields = {
-        "event": str(event.phase.value),
-        "alert_id": event.alert_id,
-        "stream_id": event.stream_id,
-        "track_id": str(int(event.track_id)),
-        "sequence": str(int(event.sequence)),
-        "ts": _float_text(event.ts),
-        "opened_at": _float_text(event.opened_at),
-        "score": _float_text(event.score),
-        "peak_score": _float_text(event.peak_score),
-        "window_s": _float_text(event.window_s),
-        "n_samples": str(int(event.n_samples)),
-        "reason": event.reason,
-        "bbox": "",
-        "crop_box": "",
-        "frame_size": "",
-        "mask_key": mask_key,
-        "overlay_key": overlay_key,
-        "crop_key": crop_key,
-        "history_key": history_key,
-        "model": "",
-    }
-    if face_peak is not None:
-        face = face_peak.face
-        fields["bbox"] = _json_numbers(face.box_xyxy)
-        fields["crop_box"] = _json_numbers(face.crop_xywh)
-        fields["frame_size"] = _json_numbers(face.frame_size)
-        fields["model"] = face_peak.model_version
-    return fields
+
+    event: AlertPhase
+    alert_id: str
+    stream_id: str
+    track_id: int
+    sequence: int
+    ts: float
+    opened_at: float
+    score: float
+    peak_score: float
+    window_s: float
+    n_samples: int
+    reason: EndReason | None
+    bbox: Box | None
+    crop_box: Box | None
+    frame_size: tuple[int, int] | None
+    mask_key: str
+    overlay_key: str
+    crop_key: str
+    history_key: str
+    model: str
+
+    @classmethod
+    def from_event(
+        cls,
+        event: AlertEvent,
+        mask_key: str,
+        overlay_key: str,
+        *,
+        peak: Score | None = None,
+        crop_key: str = "",
+        history_key: str = "",
+    ) -> AlertEntry:
+        """The entry of an alert event (boxes rounded to 0.01 px, as written).
+
+        Args:
+            event: The event.
+            mask_key: Key of the mask PNG for this event (``""`` when there is none).
+            overlay_key: Key of the overlay JPEG (``""`` when there is none).
+            peak: The scored face whose box, crop and model describe the event; defaults to ``event.peak``
+                (an ``end`` event without one passes the last published peak).
+            crop_key: Key of the face-crop JPEG (``""`` when there is none).
+            history_key: Key of the level history (``""`` when there is none).
+
+        Raises:
+            ValueError: ``event.reason`` is neither empty nor an `EndReason`.
+        """
+        face_peak = peak if peak is not None else event.peak
+        face = face_peak.face if face_peak is not None else None
+        return cls(
+            event=event.phase,
+            alert_id=event.alert_id,
+            stream_id=event.stream_id,
+            track_id=int(event.track_id),
+            sequence=int(event.sequence),
+            ts=float(event.ts),
+            opened_at=float(event.opened_at),
+            score=float(event.score),
+            peak_score=float(event.peak_score),
+            window_s=float(event.window_s),
+            n_samples=int(event.n_samples),
+            reason=EndReason(event.reason) if event.reason else None,
+            bbox=_wire_box(face.box_xyxy) if face is not None else None,
+            crop_box=_wire_box(face.crop_xywh) if face is not None else None,
+            frame_size=(int(face.frame_size[0]), int(face.frame_size[1])) if face is not None else None,
+            mask_key=mask_key,
+            overlay_key=overlay_key,
+            crop_key=crop_key,
+            history_key=history_key,
+            model=face_peak.model_version if face_peak is not None else "",
+        )
+
+    def to_fields(self) -> dict[str, str]:
+        """The flat string fields of the entry, one per name in `ALERT_FIELDS`, in that order."""
+        return {
+            "event": self.event.value,
+            "alert_id": self.alert_id,
+            "stream_id": self.stream_id,
+            "track_id": str(self.track_id),
+            "sequence": str(self.sequence),
+            "ts": _float_text(self.ts),
+            "opened_at": _float_text(self.opened_at),
+            "score": _float_text(self.score),
+            "peak_score": _float_text(self.peak_score),
+            "window_s": _float_text(self.window_s),
+            "n_samples": str(self.n_samples),
+            "reason": self.reason.value if self.reason is not None else "",
+            "bbox": _json_numbers(self.bbox),
+            "crop_box": _json_numbers(self.crop_box),
+            "frame_size": _json_numbers(self.frame_size),
+            "mask_key": self.mask_key,
+            "overlay_key": self.overlay_key,
+            "crop_key": self.crop_key,
+            "history_key": self.history_key,
+            "model": self.model,
+        }
+
+    @classmethod
+    def from_fields(cls, fields: EntryFields) -> AlertEntry:
+        """Read an entry back from its fields as ``XREAD``/``XRANGE`` return them (bytes or str).
+
+        Fields other than `ALERT_FIELDS` (written by a newer version) are ignored.
+
+        Raises:
+            AlertEntryError: A field is missing or does not parse (an operator ``ack``/``dismiss`` entry, an
+                unknown end reason...); the message names the field and its value.
+        """
+        text = {decode_text(key): decode_text(value) for key, value in fields.items()}
+        missing = [name for name in ALERT_FIELDS if name not in text]
+        if missing:
+            raise AlertEntryError(f"alerts-stream entry lacks the field(s) {', '.join(missing)}")
+        return cls(
+            event=_parse(text, "event", AlertPhase),
+            alert_id=text["alert_id"],
+            stream_id=text["stream_id"],
+            track_id=_parse(text, "track_id", int),
+            sequence=_parse(text, "sequence", int),
+            ts=_parse(text, "ts", float),
+            opened_at=_parse(text, "opened_at", float),
+            score=_parse(text, "score", float),
+            peak_score=_parse(text, "peak_score", float),
+            window_s=_parse(text, "window_s", float),
+            n_samples=_parse(text, "n_samples", int),
+            reason=_parse(text, "reason", EndReason) if text["reason"] else None,
+            bbox=_parse(text, "bbox", _parse_box) if text["bbox"] else None,
+            crop_box=_parse(text, "crop_box", _parse_box) if text["crop_box"] else None,
+            frame_size=_parse(text, "frame_size", _parse_size) if text["frame_size"] else None,
+            mask_key=text["mask_key"],
+            overlay_key=text["overlay_key"],
+            crop_key=text["crop_key"],
+            history_key=text["history_key"],
+            model=text["model"],
+        )
 
 
-def parse_alert_fields(raw: Mapping[bytes, bytes] | Mapping[str, str] | Mapping[Any, Any]) -> dict[str, Any]:
-    """Decode the fields of an alerts-stream entry as read from Redis (bytes or str) into typed values.
+ALERT_FIELDS: Final[tuple[str, ...]] = tuple(field.name for field in dataclasses.fields(AlertEntry))
 
-    Integers become `int`, times and scores `float`, ``bbox``/``crop_box``/``frame_size`` lists (``None``
-    when empty); everything else, unknown fields included, stays a string. Values that do not parse are kept
-    as strings, so a consumer never fails on an entry written by a newer or older version.
+
+def decode_entry(raw: Mapping[bytes, bytes] | Mapping[str, str] | Mapping[Any, Any]) -> dict[str, Any]:
+    """Any entry of the alerts stream as typed values, for readers that show the whole stream.
+
+    Unlike `AlertEntry.from_fields` this never fails: it also reads operator ``ack``/``dismiss`` entries and
+    entries written by a newer or older version. Integers become `int`, times and scores `float`,
+    ``bbox``/``crop_box``/``frame_size`` lists (``None`` when empty); everything else, unknown fields
+    included, stays a string, as do values that do not parse.
 
     Args:
         raw: Field -> value, as returned by ``XREAD``/``XRANGE``.
@@ -264,6 +363,36 @@ def _typed_value(name: str, text: str) -> Any:
     return text
 
 
+def _parse(text: Mapping[str, str], name: str, parse: Callable[[str], _T]) -> _T:
+    try:
+        return parse(text[name])
+    except ValueError as e:
+        raise AlertEntryError(f"alerts-stream entry field {name!r} is malformed: {text[name]!r} ({e})") from e
+
+
+def _parse_box(text: str) -> Box:
+    values = _json_list(text, 4)
+    return values[0], values[1], values[2], values[3]
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    values = _json_list(text, 2)
+    if not all(isinstance(value, int) for value in values):
+        raise ValueError("expected integers")
+    return int(values[0]), int(values[1])
+
+
+def _json_list(text: str, length: int) -> list[float]:
+    values = json.loads(text)
+    if (
+        not isinstance(values, list)
+        or len(values) != length
+        or not all(isinstance(value, int | float) and not isinstance(value, bool) for value in values)
+    ):
+        raise ValueError(f"expected a JSON list of {length} numbers")
+    return values
+
+
 def decode_text(value: bytes | str | Any) -> str:
     """A Redis reply value (bytes or str) as text; undecodable bytes are replaced, never raised on."""
     if isinstance(value, bytes):
@@ -276,8 +405,14 @@ def _float_text(value: float) -> str:
     return repr(number) if math.isfinite(number) else "nan"
 
 
-def _json_numbers(values: tuple[float, ...] | tuple[int, ...]) -> str:
-    return json.dumps([_json_number(value) for value in values], separators=(",", ":"))
+def _json_numbers(values: tuple[float, ...] | tuple[int, ...] | None) -> str:
+    return "" if values is None else json.dumps(list(values), separators=(",", ":"))
+
+
+def _wire_box(values: tuple[float, float, float, float]) -> Box:
+    """A box as written: whole numbers as `int` (``180``, not ``180.0``), others rounded to 0.01."""
+    x0, y0, x1, y1 = (_json_number(value) for value in values)
+    return x0, y0, x1, y1
 
 
 def _json_number(value: float) -> float | int:

@@ -35,11 +35,11 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, FieldT
 
-from streamguard.errors import SinkError
+from streamguard.errors import AlertEntryError, SinkError
 from streamguard.redaction import redact_text, redact_url
 from streamguard.sinks.encoding import (
+    AlertEntry,
     alert_crop_key,
-    alert_fields,
     alert_history_key,
     alert_mask_key,
     alert_overlay_key,
@@ -125,10 +125,10 @@ def build_record(pending: _PendingAlert) -> SpoolRecord:
             )
             blobs = {k: v for k, v in blobs.items() if k == pending.history_key}
             mask_key = overlay_key = crop_key = ""
-    fields = alert_fields(
+    entry = AlertEntry.from_event(
         event, mask_key, overlay_key, peak=pending.fields_peak, crop_key=crop_key, history_key=pending.history_key
     )
-    return SpoolRecord(uuid.uuid4().hex, fields, blobs, time.time())
+    return SpoolRecord(uuid.uuid4().hex, entry.to_fields(), blobs, time.time())
 
 
 class RedisSink:
@@ -469,9 +469,12 @@ class RedisSink:
         self._metrics.sink_published.inc(len(records))
         now = time.time()
         for record in records:
-            if record.fields.get("event") == AlertPhase.START.value and record.created >= self._started_wall:
-                with contextlib.suppress(ValueError):
-                    self._metrics.alert_latency_seconds.observe(max(0.0, now - float(record.fields["ts"])))
+            if record.created < self._started_wall:
+                continue  # replayed from an earlier run's spool file: not a latency of this run
+            with contextlib.suppress(AlertEntryError):  # an entry this version cannot read has no latency to report
+                entry = AlertEntry.from_fields(record.fields)
+                if entry.event is AlertPhase.START:
+                    self._metrics.alert_latency_seconds.observe(max(0.0, now - entry.ts))
 
     async def _write_states(self) -> None:
         if not self._state:

@@ -9,13 +9,13 @@ import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import TypedDict, cast
 
 import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
-from streamguard.sinks.encoding import decode_mask_png, parse_alert_fields
+from streamguard.sinks.encoding import AlertEntry, decode_mask_png
 from streamguard.sinks.metrics import Metrics
 from streamguard.sinks.redis_sink import RedisSink
 from tests.support.alert_events import disk_mask, make_event, wait_until
@@ -50,7 +50,7 @@ async def client(durable_redis: RedisServer) -> AsyncIterator[aioredis.Redis]:
 
 async def alert_ids(client: aioredis.Redis) -> list[str]:
     entries = cast(StreamEntries, await client.xrange(f"{PREFIX}:alerts"))
-    return [parse_alert_fields(fields)["alert_id"] for _id, fields in entries]
+    return [AlertEntry.from_fields(fields).alert_id for _id, fields in entries]
 
 
 def sample(metrics: Metrics, name: str) -> float | None:
@@ -87,8 +87,8 @@ async def test_outage_spools_then_delivers_every_event_once_in_order(
     assert sample(metrics, "streamguard_sink_published_total") == 35
     assert sample(metrics, "streamguard_sink_dropped_total") == 0
     newest = cast(StreamEntries, await client.xrevrange(f"{PREFIX}:alerts", count=1))
-    last = parse_alert_fields(newest[0][1])
-    png = cast(bytes | None, await client.get(last["mask_key"]))  # no decode_responses: bytes
+    last = AlertEntry.from_fields(newest[0][1])
+    png = cast(bytes | None, await client.get(last.mask_key))  # no decode_responses: bytes
     assert png is not None
     assert np.abs(decode_mask_png(png) - disk_mask()).max() <= 0.5 / 255 + 1e-6
     await sink.close()
@@ -142,12 +142,12 @@ async def test_close_while_down_keeps_events_for_the_next_sink(
     await second.close()
     assert await alert_ids(client) == [f"e{n:03d}" for n in range(8)]
     stream = cast(StreamEntries, await client.xrange(f"{PREFIX}:alerts"))
-    entries: list[dict[str, Any]] = [parse_alert_fields(f) for _id, f in stream]
+    entries = [AlertEntry.from_fields(f) for _id, f in stream]
     for n, entry in enumerate(entries):
         if n % 2 == 0:
-            assert await client.exists(entry["mask_key"], entry["overlay_key"]) == 2
+            assert await client.exists(entry.mask_key, entry.overlay_key) == 2
         else:
-            assert entry["mask_key"] == ""
+            assert entry.mask_key == ""
     assert spool_path.read_text() == ""
 
 

@@ -16,10 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from streamguard.errors import SinkError
 from streamguard.sinks.consumer import format_alert, read_alerts
 from streamguard.sinks.embedded import EmbeddedRedis
-from streamguard.sinks.encoding import ALERT_FIELDS, decode_jpeg, decode_mask_png, parse_alert_fields
+from streamguard.sinks.encoding import AlertEntry, decode_jpeg, decode_mask_png
 from streamguard.sinks.metrics import Metrics
 from streamguard.sinks.redis_sink import RedisSink
-from streamguard.types import AlertPhase
+from streamguard.types import AlertPhase, EndReason
 from tests.support import redis_server as redis_support
 from tests.support.alert_events import disk_mask, make_event, make_score, wait_until
 from tests.support.redis_server import RedisServer, StreamEntries
@@ -44,10 +44,10 @@ def process_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"  # a zombie has exited (init reaps it later)
 
 
-async def entries(client: aioredis.Redis, prefix: str = PREFIX) -> list[dict[str, Any]]:
+async def entries(client: aioredis.Redis, prefix: str = PREFIX) -> list[AlertEntry]:
+    """The alert entries, each checked for every field of the format (`AlertEntry.from_fields` raises)."""
     return [
-        {"id": entry_id.decode(), **parse_alert_fields(fields)}
-        for entry_id, fields in cast(StreamEntries, await client.xrange(f"{prefix}:alerts"))
+        AlertEntry.from_fields(fields) for _id, fields in cast(StreamEntries, await client.xrange(f"{prefix}:alerts"))
     ]
 
 
@@ -67,42 +67,41 @@ async def test_alert_lifecycle_with_masks_in_order(redis_server: RedisServer, cl
     await sink.close()
 
     alerts = await entries(client)
-    assert [a["event"] for a in alerts] == ["start", "update", "update", "end"]
+    assert [a.event for a in alerts] == ["start", "update", "update", "end"]
     for alert in alerts:
-        assert set(ALERT_FIELDS) <= set(alert)
-        assert alert["alert_id"] == "cam1-1-1000"
-        assert alert["stream_id"] == "cam1"
-        assert alert["track_id"] == 1
-        assert alert["bbox"] == [100.5, 50.25, 180, 130]
-        assert alert["crop_box"] == [88, 38, 104, 104]
-        assert alert["frame_size"] == [640, 360]
-        assert alert["model"] == "test-model-1"
-    assert alerts[0]["mask_key"] == f"{PREFIX}:mask:cam1-1-1000:0"
-    assert alerts[1]["mask_key"] == alerts[0]["mask_key"]
-    assert alerts[2]["mask_key"] == f"{PREFIX}:mask:cam1-1-1000:2"
-    assert alerts[2]["overlay_key"] == f"{PREFIX}:overlay:cam1-1-1000:2"
-    assert alerts[3]["mask_key"] == alerts[2]["mask_key"], "end carries the last keys"
-    assert alerts[2]["crop_key"] == f"{PREFIX}:crop:cam1-1-1000:2" == alerts[3]["crop_key"]
-    crop = cast(bytes | None, await client.get(alerts[0]["crop_key"]))  # no decode_responses: bytes
+        assert alert.alert_id == "cam1-1-1000"
+        assert alert.stream_id == "cam1"
+        assert alert.track_id == 1
+        assert alert.bbox == (100.5, 50.25, 180, 130)
+        assert alert.crop_box == (88, 38, 104, 104)
+        assert alert.frame_size == (640, 360)
+        assert alert.model == "test-model-1"
+    assert alerts[0].mask_key == f"{PREFIX}:mask:cam1-1-1000:0"
+    assert alerts[1].mask_key == alerts[0].mask_key
+    assert alerts[2].mask_key == f"{PREFIX}:mask:cam1-1-1000:2"
+    assert alerts[2].overlay_key == f"{PREFIX}:overlay:cam1-1-1000:2"
+    assert alerts[3].mask_key == alerts[2].mask_key, "end carries the last keys"
+    assert alerts[2].crop_key == f"{PREFIX}:crop:cam1-1-1000:2" == alerts[3].crop_key
+    crop = cast(bytes | None, await client.get(alerts[0].crop_key))  # no decode_responses: bytes
     assert crop is not None and decode_jpeg(crop).shape == (64, 64, 3)
-    assert alerts[0]["history_key"] == f"{PREFIX}:history:cam1-1-1000" and alerts[1]["history_key"] == ""
-    history = json.loads(cast(bytes, await client.get(alerts[0]["history_key"])))
+    assert alerts[0].history_key == f"{PREFIX}:history:cam1-1-1000" and alerts[1].history_key == ""
+    history = json.loads(cast(bytes, await client.get(alerts[0].history_key)))
     assert [level for _t, level in history] == [0.4, 0.72, 0.8]
     assert history[-1][0] == pytest.approx(start.ts, abs=1e-3) and history[0][0] == pytest.approx(
         start.ts - 1.0, abs=1e-3
     )
-    assert 0 < await client.ttl(alerts[0]["history_key"]) <= 600
-    assert alerts[3]["reason"] == "below_threshold"
-    assert alerts[3]["peak_score"] == pytest.approx(0.85)  # the end event's own value; its box from the last peak
+    assert 0 < await client.ttl(alerts[0].history_key) <= 600
+    assert alerts[3].reason is EndReason.BELOW_THRESHOLD
+    assert alerts[3].peak_score == pytest.approx(0.85)  # the end event's own value; its box from the last peak
 
-    for key, expected in ((alerts[0]["mask_key"], disk_mask()), (alerts[2]["mask_key"], disk_mask(value=1.0))):
+    for key, expected in ((alerts[0].mask_key, disk_mask()), (alerts[2].mask_key, disk_mask(value=1.0))):
         assert 0 < await client.ttl(key) <= 600
         png = cast(bytes | None, await client.get(key))
         assert png is not None
         assert np.abs(decode_mask_png(png) - expected).max() <= 0.5 / 255 + 1e-6
-    overlay = cast(bytes | None, await client.get(alerts[2]["overlay_key"]))
+    overlay = cast(bytes | None, await client.get(alerts[2].overlay_key))
     assert overlay is not None
-    assert 0 < await client.ttl(alerts[2]["overlay_key"]) <= 600
+    assert 0 < await client.ttl(alerts[2].overlay_key) <= 600
     image = decode_jpeg(overlay).astype(int)
     assert image.shape == (64, 64, 3)
     assert image[28:36, 28:36, 0].mean() > image[28:36, 28:36, 1].mean() + 60  # red inside the mask disk
@@ -126,8 +125,8 @@ async def test_many_alerts_keep_publish_order(redis_server: RedisServer, client:
     assert await sink.flush(10)
     await sink.close()
     alerts = await entries(client)
-    assert [a["alert_id"] for a in alerts] == [f"a{n:03d}" for n in range(50)]
-    assert [bool(a["mask_key"]) for a in alerts] == [n % 3 == 0 for n in range(50)]
+    assert [a.alert_id for a in alerts] == [f"a{n:03d}" for n in range(50)]
+    assert [bool(a.mask_key) for a in alerts] == [n % 3 == 0 for n in range(50)]
     assert sink.published == 50
     assert sink.dropped == 0
 
@@ -190,7 +189,7 @@ async def test_alerts_stream_is_trimmed_approximately(redis_server: RedisServer,
     length = await client.xlen(f"{PREFIX}:alerts")
     assert 20 <= length < 250
     last = cast(StreamEntries, await client.xrevrange(f"{PREFIX}:alerts", count=1))
-    assert parse_alert_fields(last[0][1])["alert_id"] == "a599"
+    assert AlertEntry.from_fields(last[0][1]).alert_id == "a599"
 
 
 async def test_consumer_reads_and_follows(redis_server: RedisServer) -> None:
@@ -265,8 +264,8 @@ async def test_embedded_redis_accepts_alerts(tmp_path: Path) -> None:
         client = aioredis.from_url(embedded.url)
         try:
             alerts = await entries(client)
-            assert [a["event"] for a in alerts] == ["start"]
-            assert await client.get(alerts[0]["mask_key"]) is not None
+            assert [a.event for a in alerts] == ["start"]
+            assert await client.get(alerts[0].mask_key) is not None
             assert await client.hget(f"{PREFIX}:stream:cam1", "status") == b"up"
         finally:
             await client.aclose()

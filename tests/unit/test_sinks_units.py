@@ -13,18 +13,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
+from streamguard.errors import AlertEntryError
 from streamguard.sinks.encoding import (
     ALERT_FIELDS,
-    alert_fields,
+    AlertEntry,
+    decode_entry,
     decode_jpeg,
     decode_mask_png,
     mask_png,
     overlay_jpeg,
-    parse_alert_fields,
 )
 from streamguard.sinks.metrics import METRIC_NAMES, Metrics
 from streamguard.sinks.spool import Spool, SpoolRecord
-from streamguard.types import AlertPhase
+from streamguard.types import AlertPhase, EndReason
 from tests.support.alert_events import make_event, make_score
 
 
@@ -233,57 +234,101 @@ def test_overlay_resizes_a_mask_of_another_size() -> None:
 # -- alert fields -----------------------------------------------------------------------------------------
 
 
-def test_alert_fields_round_trip_through_redis_bytes() -> None:
+def test_alert_entry_round_trips_exactly_through_redis_bytes() -> None:
     event = make_event(AlertPhase.UPDATE, sequence=3, score=0.8123456789)
-    fields = alert_fields(event, "p:mask:a:3", "p:overlay:a:3", crop_key="p:crop:a:3", history_key="p:history:a")
+    entry = AlertEntry.from_event(
+        event, "p:mask:a:3", "p:overlay:a:3", crop_key="p:crop:a:3", history_key="p:history:a"
+    )
+    fields = entry.to_fields()
     assert tuple(fields) == ALERT_FIELDS
     assert all(isinstance(v, str) for v in fields.values())
     raw = {k.encode(): v.encode() for k, v in fields.items()}  # what XREAD returns
-    parsed = parse_alert_fields(raw)
+    parsed = AlertEntry.from_fields(raw)
+    assert parsed == entry
+    assert parsed.to_fields() == fields
     assert event.peak is not None
-    assert parsed == {
-        "event": "update",
-        "alert_id": event.alert_id,
-        "stream_id": "cam1",
-        "track_id": 1,
-        "sequence": 3,
-        "ts": event.ts,
-        "opened_at": event.opened_at,
-        "score": 0.8123456789,
-        "peak_score": event.peak_score,
-        "window_s": 2.0,
-        "n_samples": 10,
-        "reason": "",
-        "bbox": [100.5, 50.25, 180, 130],
-        "crop_box": [88, 38, 104, 104],
-        "frame_size": [640, 360],
-        "mask_key": "p:mask:a:3",
-        "overlay_key": "p:overlay:a:3",
-        "crop_key": "p:crop:a:3",
-        "history_key": "p:history:a",
-        "model": "test-model-1",
-    }
+    assert parsed == AlertEntry(
+        event=AlertPhase.UPDATE,
+        alert_id=event.alert_id,
+        stream_id="cam1",
+        track_id=1,
+        sequence=3,
+        ts=event.ts,
+        opened_at=event.opened_at,
+        score=0.8123456789,
+        peak_score=event.peak_score,
+        window_s=2.0,
+        n_samples=10,
+        reason=None,
+        bbox=(100.5, 50.25, 180, 130),
+        crop_box=(88, 38, 104, 104),
+        frame_size=(640, 360),
+        mask_key="p:mask:a:3",
+        overlay_key="p:overlay:a:3",
+        crop_key="p:crop:a:3",
+        history_key="p:history:a",
+        model="test-model-1",
+    )
+    assert fields["bbox"] == "[100.5,50.25,180,130]"  # whole numbers without a fraction
+    typed = decode_entry(raw)  # the lenient reader agrees with the typed one
+    assert typed["bbox"] == [100.5, 50.25, 180, 130] and typed["track_id"] == 1 and typed["score"] == 0.8123456789
 
 
 def test_end_event_without_peak_has_empty_structured_fields() -> None:
     event = make_event(AlertPhase.END, with_peak=False, reason="track_lost")
-    fields = alert_fields(event, "", "")
+    entry = AlertEntry.from_event(event, "", "")
+    fields = entry.to_fields()
     assert fields["bbox"] == fields["frame_size"] == fields["model"] == ""
-    parsed = parse_alert_fields(fields)
-    assert parsed["bbox"] is None
-    assert parsed["reason"] == "track_lost"
-    assert parsed["event"] == "end"
+    parsed = AlertEntry.from_fields(fields)
+    assert parsed == entry
+    assert parsed.bbox is None and parsed.crop_box is None and parsed.frame_size is None
+    assert parsed.reason is EndReason.TRACK_LOST
+    assert parsed.event is AlertPhase.END
+    assert decode_entry(fields)["bbox"] is None
 
 
 def test_end_event_takes_box_from_the_given_peak() -> None:
     peak = make_score()
-    fields = alert_fields(make_event(AlertPhase.END, with_peak=False), "m", "o", peak=peak)
+    fields = AlertEntry.from_event(make_event(AlertPhase.END, with_peak=False), "m", "o", peak=peak).to_fields()
     assert json.loads(fields["bbox"]) == [100.5, 50.25, 180, 130]
     assert fields["model"] == "test-model-1"
 
 
-def test_parse_keeps_unknown_and_malformed_values_as_text() -> None:
-    parsed = parse_alert_fields({b"track_id": b"x", b"future_field": b"42", "bbox": "[1,"})
+def test_event_with_an_unknown_end_reason_has_no_entry() -> None:
+    with pytest.raises(ValueError, match="exploded"):
+        AlertEntry.from_event(make_event(AlertPhase.END, with_peak=False, reason="exploded"), "", "")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("track_id", "x", r"field 'track_id' is malformed: 'x'"),
+        ("event", "ack", r"field 'event' is malformed: 'ack'"),
+        ("reason", "exploded", r"field 'reason' is malformed: 'exploded'"),
+        ("ts", "yesterday", r"field 'ts' is malformed: 'yesterday'"),
+        ("bbox", "[1,", r"field 'bbox' is malformed: '\[1,'"),
+        ("bbox", "[1,2,3]", r"field 'bbox' is malformed: .*list of 4 numbers"),
+        ("crop_box", '{"x":1}', r"field 'crop_box' is malformed"),
+        ("frame_size", "[640.5,360]", r"field 'frame_size' is malformed: .*integers"),
+    ],
+)
+def test_malformed_entry_is_a_clear_error(field: str, value: str, message: str) -> None:
+    fields = AlertEntry.from_event(make_event(AlertPhase.END, reason="shutdown"), "", "").to_fields()
+    with pytest.raises(AlertEntryError, match=message):
+        AlertEntry.from_fields({**fields, field: value})
+
+
+def test_entry_missing_fields_is_a_clear_error_and_unknown_fields_are_ignored() -> None:
+    fields = AlertEntry.from_event(make_event(), "m", "o").to_fields()
+    with pytest.raises(AlertEntryError, match=r"lacks the field\(s\) n_samples, model"):
+        AlertEntry.from_fields({k: v for k, v in fields.items() if k not in {"n_samples", "model"}})
+    with pytest.raises(AlertEntryError, match="lacks"):  # an operator entry is no alert entry
+        AlertEntry.from_fields({"event": "ack", "alert_id": "a", "by": "ada"})
+    assert AlertEntry.from_fields({**fields, "future_field": "42"}) == AlertEntry.from_fields(fields)
+
+
+def test_decode_entry_keeps_unknown_and_malformed_values_as_text() -> None:
+    parsed = decode_entry({b"track_id": b"x", b"future_field": b"42", "bbox": "[1,"})
     assert parsed == {"track_id": "x", "future_field": "42", "bbox": "[1,"}
 
 
@@ -294,15 +339,19 @@ def test_parse_keeps_unknown_and_malformed_values_as_text() -> None:
 )
 def test_numbers_survive_the_round_trip_exactly(ts: float, score: float, track_id: int) -> None:
     event = make_event(ts=ts, score=score, track_id=track_id, with_peak=False)
-    parsed = parse_alert_fields(alert_fields(event, "", ""))
-    assert parsed["ts"] == ts
-    assert parsed["score"] == score
-    assert parsed["track_id"] == track_id
+    entry = AlertEntry.from_event(event, "", "")
+    parsed = AlertEntry.from_fields(entry.to_fields())
+    assert parsed == entry
+    assert parsed.ts == ts
+    assert parsed.score == score
+    assert parsed.track_id == track_id
 
 
-def test_non_finite_score_is_written_as_nan() -> None:
-    parsed = parse_alert_fields(alert_fields(make_event(score=float("nan"), with_peak=False), "", ""))
-    assert math.isnan(parsed["score"])
+@pytest.mark.parametrize("score", [float("nan"), float("inf")])
+def test_non_finite_score_is_written_as_nan(score: float) -> None:
+    fields = AlertEntry.from_event(make_event(score=score, with_peak=False), "", "").to_fields()
+    assert fields["score"] == "nan"
+    assert math.isnan(AlertEntry.from_fields(fields).score)
 
 
 # -- metrics ----------------------------------------------------------------------------------------------
