@@ -47,7 +47,7 @@ DEMO_LINGER ?= 120
 demo: venv system-deps
 	$(VENV)/bin/streamguard demo --linger $(DEMO_LINGER)
 
-# Performance figures as JSON (runs/bench/bench.json); see the README's Performance section.
+# Performance figures as JSON (runs/bench/bench.json); see docs/performance.md.
 bench: venv system-deps
 	$(VENV)/bin/streamguard bench
 

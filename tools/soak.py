@@ -1,6 +1,6 @@
 """The soak: the daemon under load for minutes while cameras drop and Redis restarts once (outside CI).
 
-    .venv/bin/python -m tools.soak --minutes 60 --streams 7 --model models/streamguard-v2.pt --out docs/bench/soak.json
+    .venv/bin/python -m tools.soak --minutes 60 --streams 7 --model models/streamguard-v2.pt --out runs/soak/soak.json
 
 The daemon runs as its own process (`streamguard run`), so its memory is measured alone. RTSP cameras are a
 real RTSP server on loopback, killed and restarted twice; Redis is a real redis-server with an append-only

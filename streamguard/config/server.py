@@ -1,4 +1,4 @@
-"""HTTP server settings: the one listener serving /metrics, /healthz, /readyz (and later the stream API)."""
+"""HTTP server settings: the one listener serving /metrics, /healthz, /readyz, the stream API, WHIP and the console."""
 
 from __future__ import annotations
 

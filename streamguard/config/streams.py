@@ -106,7 +106,7 @@ class ResolvedStream:
 
 
 class StreamConfig(StrictModel):
-    """One video stream: an RTSP camera, a file or HTTP/HLS URL, or (later) a WebRTC/WHIP push."""
+    """One video stream: an RTSP camera, a file or HTTP/HLS URL, or a WebRTC/WHIP push."""
 
     id: str = Field(
         description="Unique stream id (1-64 of A-Z a-z 0-9 _ . -); used in Redis keys and metric labels.",

@@ -1,6 +1,6 @@
 """Stream ingest: sources that decode video, sample it at the analysis rate and hand frames to the loop.
 
-Every source kind (`FileSource`, `RtspSource`, `PushSource`, later WebRTC) implements `BaseSource`:
+Every source kind (`FileSource`, `RtspSource`, `PushSource`, `WebRtcSource`) implements `BaseSource`:
 ``await start()``, ``await recv()`` for each sampled RGB `streamguard.types.Frame` until `SourceEnded`,
 ``await close()``. Build one from a URL with `source_from_url`. Never log a URL without `redact_url`.
 """

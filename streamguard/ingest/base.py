@@ -85,7 +85,7 @@ class SourceEnded(StreamguardError):
 class BaseSource(ABC):
     """A video stream that yields sampled RGB frames.
 
-    Subclasses register under a `kind` (``file``, ``rtsp``, later ``webrtc``) in
+    Subclasses register under a `kind` (``file``, ``rtsp``, ``push``, ``webrtc``) in
     `streamguard.ingest.factory.SOURCE_KINDS`. A source never raises out of `start` for a dead stream: it
     reports the problem in `stats` and through `on_event`, and keeps retrying when its kind is live.
 
