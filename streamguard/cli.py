@@ -28,11 +28,54 @@ err_console = Console(stderr=True)
 DEVICE_HELP = "auto (CUDA when present), cpu, cuda or cuda:N"
 
 
+# Closed sets of option values: typer refuses anything else and lists the allowed values. Where a library
+# module owns the set (named in the docstring), tests/unit/test_cli.py checks the two agree.
+
+
 class ExportFormatChoice(StrEnum):
     """Export formats offered on the command line."""
 
     onnx = "onnx"
     torchscript = "torchscript"
+
+
+class LrScheduleChoice(StrEnum):
+    """``train --lr-schedule`` (`streamguard.train.loop.LR_SCHEDULES`)."""
+
+    constant = "constant"
+    cosine = "cosine"
+
+
+class DemoForgeryChoice(StrEnum):
+    """``demo --forgery`` (`streamguard.demo.clip.DEMO_FORGERIES`)."""
+
+    edit = "edit"
+    self_blend = "self_blend"
+
+
+class ScenarioChoice(StrEnum):
+    """``bench --scenario`` (`streamguard.bench.runner.SCENARIOS`)."""
+
+    decode = "decode"
+    model = "model"
+    pipeline = "pipeline"
+
+
+class ImageFormatChoice(StrEnum):
+    """``forge --format``."""
+
+    png = "png"
+    jpg = "jpg"
+
+
+class LogLevel(StrEnum):
+    """``--log-level`` of ``run``, ``scan`` and ``demo`` (any case)."""
+
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+    critical = "critical"
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -132,8 +175,8 @@ def train(
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     lr: Annotated[float, typer.Option(min=0.0)] = 1e-3,
     lr_schedule: Annotated[
-        str, typer.Option(help="constant (the paper's) or cosine (decays --lr to zero over --epochs).")
-    ] = "constant",
+        LrScheduleChoice, typer.Option(help="constant (the paper's) or cosine (decays --lr to zero over --epochs).")
+    ] = LrScheduleChoice.constant,
     frames_per_video: Annotated[int, typer.Option(min=1)] = 8,
     val_fraction: Annotated[float, typer.Option(min=0.01, max=0.9)] = 0.2,
     split: Annotated[str | None, typer.Option(help="FaceForensics++ split of --data (train, val, test).")] = None,
@@ -152,7 +195,7 @@ def train(
     try:
         config = TrainConfig(
             epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed, num_workers=workers,
-            lr_schedule=lr_schedule, weight_decay=weight_decay,
+            lr_schedule=lr_schedule.value, weight_decay=weight_decay,
         )  # fmt: skip
     except ValueError as e:
         raise _fail(e) from e
@@ -361,7 +404,9 @@ def forge(
         str | None, typer.Option(help="Only this side of the shared-faces split: train, val, test.")
     ] = None,
     cache: Annotated[Path | None, typer.Option(help="Face cache folder (default OUT/.face_cache).")] = None,
-    image_format: Annotated[str, typer.Option("--format", help="png (lossless) or jpg.")] = "png",
+    image_format: Annotated[
+        ImageFormatChoice, typer.Option("--format", help="png (lossless) or jpg.")
+    ] = ImageFormatChoice.png,
 ) -> None:
     """Synthesise fakes with exact masks and SOML labels from real faces, in the eval folder layout."""
     from streamguard.forge.families import resolve_methods
@@ -369,7 +414,7 @@ def forge(
 
     try:
         report = run_forge(
-            real, out, n, seed, resolve_methods(methods), split, cache_dir=cache, image_format=image_format
+            real, out, n, seed, resolve_methods(methods), split, cache_dir=cache, image_format=image_format.value
         )
     except StreamguardError as e:
         raise _fail(e) from e
@@ -383,7 +428,9 @@ def bench(
     out: Annotated[Path, typer.Option(help="JSON report.")] = Path("runs/bench/bench.json"),
     quick: Annotated[bool, typer.Option("--quick", help="Every scenario at reduced size (well under 3 min).")] = False,
     repeats: Annotated[int, typer.Option(min=1, help="Runs per figure (median, min, max).")] = 3,
-    scenario: Annotated[list[str] | None, typer.Option(help="decode, model or pipeline (repeat; default all).")] = None,
+    scenario: Annotated[
+        list[ScenarioChoice] | None, typer.Option(help="decode, model or pipeline (repeat; default all).")
+    ] = None,
     model: Annotated[Path | None, typer.Option(help="Checkpoint for the pipeline (default: random weights).")] = None,
     max_streams: Annotated[int, typer.Option(min=1, help="Upper bound of the capacity search.")] = 12,
     seconds: Annotated[float, typer.Option(min=1.0, help="Measured seconds per pipeline run.")] = 20.0,
@@ -392,10 +439,7 @@ def bench(
     """Measure decode ceiling, pipeline capacity, latency, memory and model throughput; write JSON."""
     from streamguard.bench.runner import SCENARIOS, BenchOptions, markdown_table, run_bench
 
-    chosen = tuple(scenario or SCENARIOS)
-    unknown = sorted(set(chosen) - set(SCENARIOS))
-    if unknown:
-        raise _fail(ValueError(f"--scenario: unknown {', '.join(unknown)} (choose from {', '.join(SCENARIOS)})"))
+    chosen = tuple(choice.value for choice in scenario) if scenario else SCENARIOS
     options = BenchOptions(
         out=out, workdir=workdir, quick=quick, repeats=repeats, scenarios=chosen, model=model,
         max_streams=max_streams, seconds=seconds,
@@ -417,12 +461,12 @@ def demo(
     seconds: Annotated[float, typer.Option(min=6.0, help="Length of the clip.")] = 15.0,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "cpu",
     listen: Annotated[str | None, typer.Option(help="HOST:PORT of the daemon (default: config/demo.yaml's).")] = None,
-    log_level: Annotated[str, typer.Option(help="Daemon log level.")] = "warning",
+    log_level: Annotated[LogLevel, typer.Option(case_sensitive=False, help="Daemon log level.")] = LogLevel.warning,
     linger: Annotated[
         float, typer.Option(min=0.0, help="Keep the daemon and its console up this many seconds after the verdict.")
     ] = 0.0,
     forgery: Annotated[
-        str | None,
+        DemoForgeryChoice | None,
         typer.Option(help="Forged part: edit or self_blend (default: the kind the model was trained on)."),
     ] = None,
 ) -> None:
@@ -437,8 +481,6 @@ def demo(
     from streamguard.demo.live import DemoOptions, run_demo
 
     _setup_logging(log_level)
-    if forgery is not None and forgery not in DEMO_FORGERIES:
-        raise _fail(ValueError(f"--forgery must be one of {', '.join(DEMO_FORGERIES)}, got {forgery!r}"))
     third = seconds / 3
     options = DemoOptions(
         workdir=workdir,
@@ -448,7 +490,7 @@ def demo(
         device=device,
         listen=listen,
         linger_s=linger,
-        forgery=forgery,
+        forgery=next((kind for kind in DEMO_FORGERIES if kind == forgery), None),
     )
     try:
         result = asyncio.run(run_demo(options, console))  # prints the verdict
@@ -497,13 +539,13 @@ def demo_offline(
     console.print(f"report {workdir / 'eval.json'}, predicted masks under {masks}")
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: LogLevel) -> None:
     import logging
 
     from rich.logging import RichHandler
 
     logging.basicConfig(
-        level=level.upper(),
+        level=level.value.upper(),
         format="%(message)s",
         datefmt="[%X]",
         handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=True)],
@@ -526,7 +568,7 @@ def run(
     ] = None,
     redis: Annotated[str | None, typer.Option(help="Redis URL (default: the file's, else an embedded Redis).")] = None,
     listen: Annotated[str | None, typer.Option(help="HOST:PORT of the metrics/health server.")] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(case_sensitive=False, help="Log level.")] = LogLevel.info,
 ) -> None:
     """Run the daemon: watch the streams, publish alerts and masks to Redis, serve /metrics and /healthz.
 
@@ -566,7 +608,7 @@ def scan(
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write one row per alert as CSV here.")] = None,
     redis: Annotated[str | None, typer.Option(help="Also publish the alert events to this Redis URL.")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Files scanned at once (their faces share batches).")] = 4,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+    log_level: Annotated[LogLevel, typer.Option(case_sensitive=False, help="Log level.")] = LogLevel.warning,
 ) -> None:
     """Run the daemon's pipeline over recordings (offline replays) and report each file's alerts.
 
