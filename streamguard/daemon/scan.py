@@ -10,7 +10,6 @@ scores at least ``on_threshold``. An undecodable file is listed with the reason 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import json
 import logging
@@ -221,8 +220,7 @@ class Scanner:
         try:
             await worker.run()
         finally:
-            with contextlib.suppress(Exception):
-                await source.close()
+            await source.close()  # raises nothing: it stops the thread, closes the queue and logs a hung thread
         result.frames_analyzed = worker.status.analyzed
         if frame_peaks:
             result.max_p = max(frame_peaks)

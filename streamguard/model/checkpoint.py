@@ -100,7 +100,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as e:
         raise CheckpointError(f"{path}: no such checkpoint") from e
-    except Exception as e:  # torch raises many unrelated types for corrupt files
+    except Exception as e:  # corrupt files raise RuntimeError, UnpicklingError, EOFError, KeyError, struct.error...
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a streamguard checkpoint (missing format={FORMAT!r})")

@@ -423,7 +423,7 @@ class RedisSink:
             batch = self._spool.begin_batch(self._batch_size)
             try:
                 await self._write_batch(batch)
-            except BaseException:
+            except BaseException:  # cleanup on any exit, cancellation included: the batch goes back to the spool
                 self._spool.abort_batch()
                 raise
             self._spool.commit_batch()
@@ -444,7 +444,7 @@ class RedisSink:
                 await pipe.execute()
             except _CONNECTION_ERRORS:
                 raise  # outcome unknown: `_reconcile` reads the marker before anything is written again
-            except BaseException:
+            except BaseException:  # cleanup on any other exit (a rejected write, a cancellation): no marker check
                 self._uncertain_ids = []
                 raise
             self._uncertain_ids = []
@@ -490,7 +490,7 @@ class RedisSink:
                     if update.fields:
                         pipe.hset(key, mapping=_entry(update.fields))
                 await pipe.execute()
-        except BaseException:
+        except BaseException:  # cleanup on any exit, cancellation included: the updates wait for the next write
             self._restore_states(updates)
             raise
         finally:

@@ -191,6 +191,20 @@ def test_random_bytes_are_not_a_checkpoint(tmp_path: Path) -> None:
     assert str(path) in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "content",
+    # torch 2.13 raises EOFError, IndexError, EOFError and RuntimeError for these.
+    [b"", b"\x80", b"\x80\x02", b"PK\x03\x04junk"],
+)
+def test_corrupt_files_are_checkpoint_errors_whatever_torch_raises(tmp_path: Path, content: bytes) -> None:
+    """torch.load has no error type of its own for a corrupt file: why `read_checkpoint` catches broadly."""
+    path = tmp_path / "corrupt.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint") as info:
+        read_checkpoint(path)
+    assert info.value.__cause__ is not None
+
+
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.pt"
     with pytest.raises(CheckpointError, match="no such checkpoint") as info:
