@@ -126,8 +126,7 @@ class AlertEvent:
         peak_score: Highest single-frame P(fake) seen during the alert.
         window_s: Length of the rolling window in seconds.
         n_samples: Samples in the window at the event.
-        reason: Why it ended (``below_threshold``, ``track_lost``, ``shutdown``, ``stream_removed``); empty
-            for start and update.
+        reason: Why it ended (end events only; None for start and update).
         peak: The scored face at the peak, whose mask and crop are published with start/update events.
         sequence: 0 for the start event, then incremented by each published update (names mask keys).
         history: The track's level over time as ``(seconds before ts, level)`` pairs, oldest first: from a
@@ -144,7 +143,7 @@ class AlertEvent:
     peak_score: float
     window_s: float
     n_samples: int
-    reason: str
+    reason: EndReason | None
     peak: Score | None = field(repr=False)
     sequence: int = 0
     history: tuple[tuple[float, float], ...] = field(default=(), repr=False)

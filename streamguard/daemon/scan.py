@@ -237,7 +237,7 @@ class Scanner:
 def _scan_alert(event: AlertEvent) -> ScanAlert:
     return ScanAlert(
         alert_id=event.alert_id, track_id=event.track_id, start_s=round(event.opened_at, 3), end_s=round(event.ts, 3),
-        peak=round(event.peak_score, 4), score=round(event.score, 4), reason=event.reason,
+        peak=round(event.peak_score, 4), score=round(event.score, 4), reason=str(event.reason or ""),
     )  # fmt: skip
 
 

@@ -136,7 +136,7 @@ class StreamWorker:
         level = self.scorer.level(track_id)
         return FaceView(score, score.value if level is None else level, self.scorer.is_open(track_id))
 
-    def finish(self, reason: str) -> None:
+    def finish(self, reason: EndReason) -> None:
         """End every open alert of the stream (source ended, shutdown, stream removed)."""
         self._emit(self.scorer.end_all(reason, self._last_clock if self._last_clock is not None else time.time()))
         self._metrics.active_tracks.labels(stream=self.stream_id).set(0)

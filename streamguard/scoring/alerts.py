@@ -120,7 +120,7 @@ class TrackAlertState:
             return self._update_open(self._open, score, level, now)
         return self._update_closed(score, level, now)
 
-    def end(self, reason: str, now: float) -> AlertEvent | None:
+    def end(self, reason: EndReason, now: float) -> AlertEvent | None:
         """End the open alert (if any) for `reason`, e.g. ``track_lost``; return its end event."""
         alert = self._open
         if alert is None:
@@ -162,7 +162,7 @@ class TrackAlertState:
             last_published_level=level,
         )
         self._open = alert
-        return self._event(AlertPhase.START, alert, now, reason="", peak=peak, peak_score=peak.value)
+        return self._event(AlertPhase.START, alert, now, reason=None, peak=peak, peak_score=peak.value)
 
     def _update_open(self, alert: _OpenAlert, score: Score, level: float, now: float) -> AlertEvent | None:
         if level < self.config.off_threshold:
@@ -179,10 +179,17 @@ class TrackAlertState:
             alert.published_peak = alert.peak
         alert.last_event_ts = now
         alert.last_published_level = level
-        return self._event(AlertPhase.UPDATE, alert, now, reason="", peak=alert.peak, peak_score=alert.peak.value)
+        return self._event(AlertPhase.UPDATE, alert, now, reason=None, peak=alert.peak, peak_score=alert.peak.value)
 
     def _event(
-        self, phase: AlertPhase, alert: _OpenAlert, now: float, *, reason: str, peak: Score, peak_score: float
+        self,
+        phase: AlertPhase,
+        alert: _OpenAlert,
+        now: float,
+        *,
+        reason: EndReason | None,
+        peak: Score,
+        peak_score: float,
     ) -> AlertEvent:
         return AlertEvent(
             phase=phase,
@@ -195,7 +202,7 @@ class TrackAlertState:
             peak_score=peak_score,
             window_s=self.config.window_s,
             n_samples=self.window.n,
-            reason=str(reason),
+            reason=reason,
             peak=peak,
             sequence=alert.sequence,
             history=tuple((t - now, v) for t, v in self._history if t >= alert.opened_at - HISTORY_LEAD_S),
@@ -256,7 +263,7 @@ class StreamScorer:
         gone = [track_id for track_id in self._tracks if track_id not in active_track_ids]
         return self._end_tracks(gone, EndReason.TRACK_LOST, now)
 
-    def end_all(self, reason: str, now: float) -> list[AlertEvent]:
+    def end_all(self, reason: EndReason, now: float) -> list[AlertEvent]:
         """End every open alert for `reason` (``shutdown``, ``stream_removed``) and forget every track."""
         return self._end_tracks(list(self._tracks), reason, now)
 
@@ -275,7 +282,7 @@ class StreamScorer:
         state = self._tracks.get(track_id)
         return state is not None and state.is_open
 
-    def _end_tracks(self, track_ids: list[int], reason: str, now: float) -> list[AlertEvent]:
+    def _end_tracks(self, track_ids: list[int], reason: EndReason, now: float) -> list[AlertEvent]:
         events = []
         for track_id in track_ids:
             event = self._tracks.pop(track_id).end(reason, now)

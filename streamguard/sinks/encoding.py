@@ -234,9 +234,6 @@ class AlertEntry:
                 (an ``end`` event without one passes the last published peak).
             crop_key: Key of the face-crop JPEG (``""`` when there is none).
             history_key: Key of the level history (``""`` when there is none).
-
-        Raises:
-            ValueError: ``event.reason`` is neither empty nor an `EndReason`.
         """
         face_peak = peak if peak is not None else event.peak
         face = face_peak.face if face_peak is not None else None
@@ -252,7 +249,7 @@ class AlertEntry:
             peak_score=float(event.peak_score),
             window_s=float(event.window_s),
             n_samples=int(event.n_samples),
-            reason=EndReason(event.reason) if event.reason else None,
+            reason=event.reason,
             bbox=_wire_box(face.box_xyxy) if face is not None else None,
             crop_box=_wire_box(face.crop_xywh) if face is not None else None,
             frame_size=(int(face.frame_size[0]), int(face.frame_size[1])) if face is not None else None,

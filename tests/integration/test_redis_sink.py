@@ -62,7 +62,7 @@ async def test_alert_lifecycle_with_masks_in_order(redis_server: RedisServer, cl
     sink.publish_alert(make_event(AlertPhase.UPDATE, peak=peak, sequence=1, score=0.9))  # same peak: same keys
     new_peak = make_score(value=0.99, mask=disk_mask(value=1.0))
     sink.publish_alert(make_event(AlertPhase.UPDATE, peak=new_peak, sequence=2, score=0.92))
-    sink.publish_alert(make_event(AlertPhase.END, with_peak=False, sequence=2, reason="below_threshold"))
+    sink.publish_alert(make_event(AlertPhase.END, with_peak=False, sequence=2, reason=EndReason.BELOW_THRESHOLD))
     assert await sink.flush(10)
     await sink.close()
 
@@ -196,7 +196,7 @@ async def test_consumer_reads_and_follows(redis_server: RedisServer) -> None:
     sink = RedisSink(redis_server.url, prefix=PREFIX)
     await sink.start()
     sink.publish_alert(make_event(AlertPhase.START, alert_id="x1"))
-    sink.publish_alert(make_event(AlertPhase.END, alert_id="x1", with_peak=False, reason="track_lost"))
+    sink.publish_alert(make_event(AlertPhase.END, alert_id="x1", with_peak=False, reason=EndReason.TRACK_LOST))
     assert await sink.flush(10)
 
     history = [alert async for alert in read_alerts(redis_server.url, PREFIX, follow=False)]

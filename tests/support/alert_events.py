@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from streamguard.types import AlertEvent, AlertPhase, FaceCrop, Score
+from streamguard.types import AlertEvent, AlertPhase, EndReason, FaceCrop, Score
 
 CROP_SIDE = 64
 
@@ -57,7 +57,7 @@ def make_event(
     score: float = 0.85,
     peak: Score | None = None,
     with_peak: bool = True,
-    reason: str = "",
+    reason: EndReason | None = None,
     ts: float | None = None,
     history: tuple[tuple[float, float], ...] = (),
 ) -> AlertEvent:

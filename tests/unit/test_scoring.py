@@ -464,7 +464,7 @@ def test_alert_ids_are_unique_across_tracks_streams_and_restarts() -> None:
                 for t in (0.0, 10.0):  # two alerts per track: high, low, high
                     events = feed(scorer, [0.9, 0.0, 0.0], start=t, dt=0.1, track_id=track_id)
                     ids += [e.alert_id for e in events if e.phase is AlertPhase.START]
-            ids += [e.alert_id for e in scorer.end_all("shutdown", 20.0) if e.phase is AlertPhase.START]
+            ids += [e.alert_id for e in scorer.end_all(EndReason.SHUTDOWN, 20.0) if e.phase is AlertPhase.START]
     assert len(ids) == 3 * 2 * 2 * 2
     assert len(set(ids)) == len(ids)
     assert all(alert_id.startswith(("a-", "b-")) for alert_id in ids)
