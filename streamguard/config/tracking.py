@@ -1,4 +1,4 @@
-"""Face tracking settings (ByteTrack from the `trackers` package, one tracker per stream)."""
+"""Face tracking settings (norfair, one tracker per stream)."""
 
 from __future__ import annotations
 
