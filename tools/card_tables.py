@@ -64,6 +64,14 @@ def scan_table(scan: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def unlabelled_scan_line(scan: dict[str, Any]) -> str:
+    """Files of an all-real scan (no real/ or fake/ folders) that raised an alert: its false-alarm rate."""
+    scanned = [f for f in scan["files"] if f["error"] is None]
+    alerted = [f for f in scanned if f["alerts"]]
+    names = ", ".join(Path(f["path"]).name for f in alerted) or "none"
+    return f"{len(alerted)} of {len(scanned)} real videos raised an alert ({names})."
+
+
 def families_table(families: dict[str, Any]) -> str:
     """Per family: frame AUC, EER, mask IoU."""
     lines = ["| family | frame AUC | EER | ACC | seg pixel acc | mask IoU |", "|---|---|---|---|---|---|"]
@@ -83,7 +91,8 @@ def main(folder: Path, other: Path | None) -> None:
                         ("scan_test_people.json", "real_faces test people's videos (streamguard scan)")):  # fmt: skip
         scan = _load(folder, name)
         if scan:
-            print(f"## {title}\n\n{scan_table(scan)}\n")
+            labelled = any(f["label"] is not None for f in scan["files"])
+            print(f"## {title}\n\n{scan_table(scan) if labelled else unlabelled_scan_line(scan)}\n")
     families = _load(folder / "families", "families.json")
     if families:
         print(f"## held-out people (streamguard eval-families)\n\n{families_table(families)}\n")
