@@ -11,7 +11,7 @@ from streamguard.config.base import StrictModel
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 
-DEFAULT_MODEL_PATH = Path("models/streamguard-yae-v1.pt")
+DEFAULT_MODEL_PATH = Path("models/streamguard-v2.pt")
 
 # Defaults chosen by measurement (see the README); the batcher flushes at whichever comes first.
 CPU_DEFAULT_MAX_BATCH = 8

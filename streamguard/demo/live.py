@@ -25,7 +25,8 @@ from streamguard.model.detector import Detector
 from streamguard.types import AlertEvent, AlertPhase
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED_MODEL = REPO / "models" / "streamguard-yae-v1.pt"
+SHIPPED_MODEL = REPO / "models" / "streamguard-v2.pt"
+V1_MODEL = REPO / "models" / "streamguard-yae-v1.pt"
 DEMO_CONFIG = REPO / "config" / "demo.yaml"
 STREAM_ID = "demo"
 

@@ -49,11 +49,15 @@ class Calibration:
 MAX_SCALE = 1000.0
 
 
-def fit_platt(logits: np.ndarray, is_fake: np.ndarray, max_iter: int = 200) -> Calibration:
+def fit_platt(logits: np.ndarray, is_fake: np.ndarray, max_iter: int = 200, *, balanced: bool = False) -> Calibration:
     """Fit scale and bias by minimising the log-loss of `is_fake` (1 fake, 0 real) given the logits.
 
-    Uses Platt's smoothed targets, ``(N+ + 1) / (N+ + 2)`` for fakes and ``1 / (N- + 2)`` for reals, which keep
-    the fit finite when the validation scores separate the classes perfectly; the scale is kept in
+    With ``balanced``, each class weighs half of the loss whatever its count, so P(fake) assumes equal priors
+    rather than the calibration set's mix (a validation set of mostly fakes would otherwise push every score,
+    real faces' too, towards fake).
+
+    Uses Platt's smoothed targets, ``(N+ + 1) / (N+ + 2)`` for fakes and ``1 / (N- + 2)`` for reals, which
+    keep the fit finite when the validation scores separate the classes perfectly; the scale is kept in
     (0, `MAX_SCALE`).
 
     Raises:
@@ -64,6 +68,9 @@ def fit_platt(logits: np.ndarray, is_fake: np.ndarray, max_iter: int = 200) -> C
         raise ValueError("calibration needs both real and fake validation samples")
     n_fake, n_real = labels.sum(), len(labels) - labels.sum()
     y = torch.as_tensor(np.where(labels > 0.5, (n_fake + 1) / (n_fake + 2), 1 / (n_real + 2)))
+    weight = torch.ones_like(y)
+    if balanced:
+        weight = torch.as_tensor(np.where(labels > 0.5, len(labels) / (2 * n_fake), len(labels) / (2 * n_real)))
     x = torch.as_tensor(np.asarray(logits, dtype=np.float64))
     initial_scale = min(1.0 / max(float(x.std()), 1e-6), MAX_SCALE / 2)
     initial_u = float(np.log(initial_scale / (MAX_SCALE - initial_scale)))  # inverse of the sigmoid below
@@ -73,7 +80,7 @@ def fit_platt(logits: np.ndarray, is_fake: np.ndarray, max_iter: int = 200) -> C
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
         scale = MAX_SCALE * torch.sigmoid(params[0])
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(x * scale + params[1], y)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(x * scale + params[1], y, weight=weight)
         loss.backward()  # type: ignore[no-untyped-call]
         return loss
 

@@ -338,7 +338,7 @@ def _save_best(
     logits = np.concatenate([scores for _, scores in calibration_set])
     calibration = Calibration()
     if metrics.has_both_classes(labels):
-        calibration = fit_platt(logits, labels)
+        calibration = fit_platt(logits, labels, balanced=True)
     calibrated = calibration.apply(torch.from_numpy(logits)).numpy()
     saved_metrics = {
         **{f"val_{k}": v for k, v in val_metrics.items()},

@@ -314,7 +314,7 @@ def recalibrate(
     scored = [(name, crops, *validate(model, crops, device)) for name, crops in sets]
     labels = np.concatenate([crops.is_fake for _, crops, _, _ in scored])
     logits = np.concatenate([lg for _, _, _, lg in scored])
-    calibration = fit_platt(logits, labels)
+    calibration = fit_platt(logits, labels, balanced=True)
     metrics = {f"{name}_{k}": v for name, _, m, _ in scored for k, v in m.items()}
     for name, crops, _, lg in scored:
         if name == "dev":

@@ -131,3 +131,16 @@ def test_calibration_is_immutable() -> None:
     cal = Calibration()
     with pytest.raises(dataclasses.FrozenInstanceError):
         cal.scale = 2.0  # type: ignore[misc]
+
+
+def test_balanced_platt_assumes_equal_priors_whatever_the_mix() -> None:
+    # Fakes outnumber reals 4:1 (as in deepfakes_dev/val); the classes' logits are N(+1, 1) and N(-1, 1), so
+    # under equal priors the true P(fake | x) is sigmoid(2x): 0.5 at x = 0.
+    rng = np.random.default_rng(3)
+    x = np.r_[rng.normal(1.0, 1.0, 8000), rng.normal(-1.0, 1.0, 2000)]
+    y = np.r_[np.ones(8000), np.zeros(2000)]
+    plain, balanced = fit_platt(x, y), fit_platt(x, y, balanced=True)
+    at_zero = torch.zeros(1, dtype=torch.float64)
+    assert float(plain.apply(at_zero)[0]) == pytest.approx(0.8, abs=0.03)  # the set's prior leaks into P(fake)
+    assert float(balanced.apply(at_zero)[0]) == pytest.approx(0.5, abs=0.03)
+    assert balanced.scale == pytest.approx(2.0, rel=0.1)
