@@ -70,11 +70,6 @@ def url_credentials(url: str) -> tuple[str, str]:
     return user, password
 
 
-def has_credentials(url: str) -> bool:
-    """Whether `url` carries a userinfo part or a secret-looking parameter."""
-    return redact_url(url) != url
-
-
 def _userinfo_span(url: str) -> tuple[int, int] | None:
     scheme_end = url.find(_SCHEME_SEPARATOR)
     if scheme_end <= 0:
