@@ -157,6 +157,16 @@ def train(
         list[str] | None,
         typer.Option(help="Metrics whose mean picks the best epoch, e.g. val_auc, dev_unseen_video_auc. Repeat."),
     ] = None,
+    attribute_head: Annotated[
+        bool, typer.Option(help="With --forge: add the SOML attribute head (identity / expression / physical).")
+    ] = False,
+    attribute_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --attribute-head: real deepfakes whose MANIFEST.csv names each method; their fakes "
+            "train the attribute head only (e.g. deepfakes_dev/train)."
+        ),
+    ] = None,
     weight_decay: Annotated[float, typer.Option(min=0.0, help="Adam weight decay (reference 5e-4).")] = 5e-4,
     pool: Annotated[
         int, typer.Option(min=0, help="With --forge: forge N items once (cached) and train epochs over them.")
@@ -206,14 +216,14 @@ def train(
             forge_options = ForgeOptions(
                 forge, face_cache, families, steps_per_epoch, pool=pool, paired=paired,
                 extra_real=tuple(extra_real or ()), monitor=monitor, seen_groups=tuple(seen_group or ()),
-                select=tuple(select or ("val_auc",)),
+                select=tuple(select or ("val_auc",)), attribute_head=attribute_head, attribute_data=attribute_data,
             )  # fmt: skip
             result = train_model_forged(variant, forge_options, config, out, resume=resume, log=log)
         else:
             assert data is not None  # noqa: S101 - checked above
             options = DataOptions(data, val, frames_per_video, val_fraction=val_fraction, split=split)
             result = train_model(variant, options, config, out, resume=resume, log=log)
-    except (StreamguardError, KeyError) as e:
+    except (StreamguardError, KeyError, ValueError) as e:
         raise _fail(e) from e
     _print_fit(result.checkpoint, result.best_epoch, result.best_metrics)
 

@@ -77,6 +77,32 @@ class FaceCrop:
     pixels: npt.NDArray[np.uint8] = field(repr=False)
 
 
+class Attribute(enum.StrEnum):
+    """What a fake changed: the global attribute of the SOML hierarchy (Zou et al. 2024)."""
+
+    IDENTITY = "identity"
+    """Who the face is (face swaps)."""
+    EXPRESSION = "expression"
+    """What the face does (reenactment, lip-sync)."""
+    PHYSICAL = "physical"
+    """How the face looks, with identity and expression kept (blending, retouching, local edits)."""
+
+
+ATTRIBUTES: tuple[Attribute, ...] = tuple(Attribute)
+"""The attribute head's class order (its logits and `Score.attribute_p` follow it)."""
+
+
+class FaceRegion(enum.StrEnum):
+    """A local region of the SOML hierarchy, outlined on the face mesh (`streamguard.forge.masks.region_masks`)."""
+
+    EYE = "eye"
+    EYEBROW = "eyebrow"
+    LIP = "lip"
+    MOUTH = "mouth"
+    NOSE = "nose"
+    SKIN = "skin"
+
+
 @dataclass(frozen=True, slots=True)
 class Score:
     """The detector's verdict on one `FaceCrop`.
@@ -86,12 +112,57 @@ class Score:
         value: Calibrated probability that the face is manipulated.
         mask: `(S, S)` float32 per-pixel manipulation probability in crop space.
         model_version: Version string of the detector that produced it.
+        attribute_p: P(attribute) in `ATTRIBUTES` order, given the face is a fake; None when the model has no
+            attribute head.
     """
 
     face: FaceCrop
     value: float
     mask: npt.NDArray[np.float32] = field(repr=False)
     model_version: str
+    attribute_p: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegionCoverage:
+    """How much of one face region the predicted mask covers.
+
+    Attributes:
+        region: The region.
+        coverage: Share of the region's pixels where the mask is at least 0.5, in [0, 1].
+    """
+
+    region: FaceRegion
+    coverage: float
+
+
+class ExplainFailure(enum.StrEnum):
+    """Why an alert's regions could not be computed (`Explanation.failure`; counted in metrics)."""
+
+    NO_LANDMARKS = "no_landmarks"
+    """The face mesh found no face in the peak crop."""
+    NO_MASK = "no_mask"
+    """The model decoded no mask for the peak face."""
+    ERROR = "error"
+    """The landmark model failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What an alert says was manipulated, for its peak face.
+
+    Attributes:
+        attribute: The most probable attribute; None without an attribute head.
+        attribute_p: P(attribute) in `ATTRIBUTES` order; None without an attribute head.
+        regions: The regions the mask covers, most covered first (those under `MIN_REGION_COVERAGE` left out);
+            empty when the regions could not be computed (see `failure`).
+        failure: Why `regions` could not be computed, None when they were.
+    """
+
+    attribute: Attribute | None = None
+    attribute_p: tuple[float, ...] | None = None
+    regions: tuple[RegionCoverage, ...] = ()
+    failure: ExplainFailure | None = None
 
 
 class EndReason(enum.StrEnum):
@@ -131,6 +202,8 @@ class AlertEvent:
         sequence: 0 for the start event, then incremented by each published update (names mask keys).
         history: The track's level over time as ``(seconds before ts, level)`` pairs, oldest first: from a
             little before the alert opened (bounded, see `streamguard.scoring.alerts.HISTORY_SAMPLES`).
+        explanation: What was manipulated, for start and update events (`streamguard.explain`); None on end
+            events and before the explanation step ran.
     """
 
     phase: AlertPhase
@@ -147,6 +220,7 @@ class AlertEvent:
     peak: Score | None = field(repr=False)
     sequence: int = 0
     history: tuple[tuple[float, float], ...] = field(default=(), repr=False)
+    explanation: Explanation | None = None
 
 
 @dataclass(frozen=True, slots=True)

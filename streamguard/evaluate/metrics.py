@@ -6,6 +6,8 @@ them with scikit-learn on random scores.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -125,4 +127,37 @@ def detection_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float
         "ap": average_precision(labels, scores),
         "acc": accuracy(labels, scores),
         "ece": expected_calibration_error(labels, scores),
+    }
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """`(n_classes, n_classes)` counts: row = true class, column = predicted class."""
+    table = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(table, (np.asarray(labels, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1)
+    return table
+
+
+def macro_f1(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
+    """Mean F1 over the classes that occur in `labels` or `predicted` (NaN for no rows)."""
+    table = confusion_matrix(labels, predicted, n_classes)
+    scores = []
+    for k in range(n_classes):
+        true_k, predicted_k, hits = table[k].sum(), table[:, k].sum(), table[k, k]
+        if true_k == 0 and predicted_k == 0:
+            continue
+        scores.append(2.0 * hits / (true_k + predicted_k))
+    return float(np.mean(scores)) if scores else math.nan
+
+
+def attribute_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro-F1 of `(N, K)` attribute probabilities over the rows labelled ``>= 0``."""
+    labelled = np.asarray(labels) >= 0
+    if not labelled.any():
+        return {"attr_acc": math.nan, "attr_macro_f1": math.nan, "attr_n": 0}
+    truth = np.asarray(labels)[labelled]
+    predicted = np.asarray(probabilities)[labelled].argmax(axis=1)
+    return {
+        "attr_acc": float(np.mean(predicted == truth)),
+        "attr_macro_f1": macro_f1(truth, predicted, probabilities.shape[1]),
+        "attr_n": int(labelled.sum()),
     }

@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset
 
+from streamguard import types
 from streamguard.forge.bank import FaceBank, build_face_bank, default_group, list_media
 from streamguard.forge.families import METHODS, ForgeError, forge, methods_of
 from streamguard.forge.realism import RealismConfig, apply_realism
@@ -29,7 +30,8 @@ from streamguard.forge.split import load_split
 from streamguard.model.preprocess import crops_to_tensor
 from streamguard.vision.crop import DEFAULT_CROP_SCALE, DEFAULT_CROP_SIZE, FaceBox, crop_face
 
-ATTRIBUTES: tuple[Attribute, ...] = ("identity", "expression", "physical")
+ATTRIBUTES = cast(tuple[Attribute, ...], tuple(attribute.value for attribute in types.ATTRIBUTES))
+"""Attribute label indices: the model's attribute head order."""
 MAX_ATTEMPTS = 8
 P_OTHER_FRAME = 0.8
 """Region edits of a video frame take the region from another cached frame of the same video this often."""
@@ -301,7 +303,7 @@ class ForgeDataset(Dataset[dict[str, torch.Tensor]]):
 
         ``CropSet(**dataset.crop_arrays(n))`` is a fixed validation set: ``crops`` ``(n, S, S, 3)`` uint8,
         ``masks`` ``(n, S, S)`` uint8 in {0, 1}, ``has_mask`` all True, ``is_fake``, ``sources`` (the target's
-        identifier) and ``groups`` (the method, ``real`` for reals).
+        identifier), ``groups`` (the method, ``real`` for reals) and ``attributes`` (-1 for reals).
         """
         items = [self.item(start + k) for k in range(n)]
         return {
@@ -313,6 +315,10 @@ class ForgeDataset(Dataset[dict[str, torch.Tensor]]):
             "is_fake": np.array([it.context.is_fake for it in items], dtype=bool),
             "sources": [it.context.sources[0] for it in items],
             "groups": [it.context.method or "real" for it in items],
+            "attributes": np.array(
+                [-1 if it.context.attribute is None else ATTRIBUTES.index(it.context.attribute) for it in items],
+                dtype=np.int64,
+            ),
         }
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

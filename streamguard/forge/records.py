@@ -8,10 +8,12 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from streamguard.types import FaceRegion
+
 Attribute = Literal["identity", "expression", "physical"]
 """Global attribute of a fake in the SOML hierarchy (Zou et al. 2024)."""
 
-REGIONS: tuple[str, ...] = ("eye", "eyebrow", "lip", "mouth", "nose", "skin")
+REGIONS: tuple[str, ...] = tuple(region.value for region in FaceRegion)
 """Local regions of the SOML hierarchy, the vocabulary of `ForgedSample.regions`."""
 
 LABEL_LEVEL = 128

@@ -3,7 +3,8 @@
 A checkpoint is a `torch.save` dict of plain types (loadable with ``weights_only=True``)::
 
     format, format_version, variant, input_size, normalization {mean, std}, calibration {...},
-    training {data summary, recipe}, metrics {...}, code_version, created_at, state_dict
+    attribute_head (bool; absent in older files: False), training {data summary, recipe}, metrics {...},
+    code_version, created_at, state_dict
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class CheckpointMeta:
         metrics: Validation metrics (free-form, JSON-serialisable).
         code_version: streamguard version and git commit that wrote the file.
         created_at: ISO-8601 UTC time of writing.
+        attribute_head: Whether the network has the SOML attribute head (`streamguard.types.ATTRIBUTES`).
     """
 
     variant: str
@@ -54,6 +56,7 @@ class CheckpointMeta:
     metrics: dict[str, Any] = field(default_factory=dict)
     code_version: str = ""
     created_at: str = ""
+    attribute_head: bool = False
 
 
 def code_version() -> str:
@@ -78,6 +81,7 @@ def save_checkpoint(path: Path, model: DetectorNetwork, meta: CheckpointMeta) ->
         "input_size": meta.input_size,
         "normalization": meta.normalization,
         "calibration": meta.calibration.to_dict(),
+        "attribute_head": meta.attribute_head,
         "training": meta.training,
         "metrics": meta.metrics,
         "code_version": meta.code_version or code_version(),
@@ -136,9 +140,16 @@ def meta_from_payload(path: Path, payload: dict[str, Any]) -> CheckpointMeta:
             metrics=payload.get("metrics", {}),
             code_version=str(payload.get("code_version", "")),
             created_at=str(payload.get("created_at", "")),
+            attribute_head=_flag(payload.get("attribute_head", False)),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: malformed checkpoint metadata ({type(e).__name__}: {e})") from e
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"attribute_head must be a boolean, got {value!r}")
+    return value
 
 
 def load_checkpoint(path: Path, expected_variant: str | None = None) -> tuple[DetectorNetwork, CheckpointMeta]:
@@ -155,7 +166,8 @@ def load_checkpoint(path: Path, expected_variant: str | None = None) -> tuple[De
     meta = meta_from_payload(path, payload)
     if expected_variant is not None and meta.variant != expected_variant:
         raise CheckpointError(f"{path}: holds variant {meta.variant!r}, expected {expected_variant!r}")
-    model = build_network(get_variant(meta.variant), pretrained=False)  # the checkpoint holds every weight
+    # pretrained=False: the checkpoint holds every weight.
+    model = build_network(get_variant(meta.variant), pretrained=False, attribute_head=meta.attribute_head)
     _load_weights(path, model, payload["state_dict"], meta.variant)
     model.eval()
     return model, meta

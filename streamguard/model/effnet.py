@@ -7,7 +7,8 @@ decoder is U-Net-like: the gated latent is up-sampled stage by stage and fused w
 the gated latent (a skip would make reconstruction trivial) and rebuilds the crop at a quarter of its size;
 it is a training signal only. Beside the latent, a linear layer on the pooled deepest features gives a second
 fake logit, trained with cross-entropy; the variant's ``classifier`` says which one scores (both are trained
-in every run, so one run reports both).
+in every run, so one run reports both). An optional attribute head on the same pooled features says which SOML
+attribute a fake changed (identity, expression, physical).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from streamguard.model.backbones import EfficientNetLiteEncoder
-from streamguard.model.network import Encoding, YNetOutput, half_activations, select_half
+from streamguard.model.network import N_ATTRIBUTES, Encoding, YNetOutput, half_activations, select_half
 from streamguard.model.variants import VariantSpec
 
 LATENT_HALF = 64
@@ -48,7 +49,7 @@ class _UpFuse(nn.Module):
 class EffNetYNet(nn.Module):
     """Detector network of a ``pretrained``-depth `VariantSpec`; same interface as `YShapedAutoencoder`."""
 
-    def __init__(self, spec: VariantSpec, pretrained: bool = True) -> None:
+    def __init__(self, spec: VariantSpec, pretrained: bool = True, attribute_head: bool = False) -> None:
         super().__init__()
         if spec.backbone is None:
             raise ValueError(f"variant {spec.name!r} has no backbone")
@@ -57,6 +58,7 @@ class EffNetYNet(nn.Module):
         _, c4, c8, c16, c32 = self.encoder.channels
         self.to_latent = nn.Conv2d(c32, 2 * LATENT_HALF, 1)
         self.linear = nn.Linear(c32, 1)
+        self.attribute_head = nn.Linear(c32, N_ATTRIBUTES) if attribute_head else None
         w16, w8, w4 = DECODER_WIDTHS
         self.seg_up = nn.ModuleList([_UpFuse(2 * LATENT_HALF, c16, w16), _UpFuse(w16, c8, w8), _UpFuse(w8, c4, w4)])
         self.seg_head = nn.Conv2d(w4, 2, 1)
@@ -72,10 +74,16 @@ class EffNetYNet(nn.Module):
     def features(self, x: Tensor) -> Encoding:
         """Latent `(N, 128, S/32, S/32)`, the skips for the mask decoder and the linear head's fake logit."""
         *_, f4, f8, f16, f32 = self.encoder(x)
-        linear_logit = self.linear(f32.mean(dim=(2, 3)))[:, 0]
+        pooled = f32.mean(dim=(2, 3))
+        linear_logit = self.linear(pooled)[:, 0]
+        attribute_logits = None if self.attribute_head is None else self.attribute_head(pooled)
         latent = self.to_latent(f32)
         return Encoding(
-            latent=latent, input_hw=(x.shape[2], x.shape[3]), skips=(f16, f8, f4), linear_logit=linear_logit
+            latent=latent,
+            input_hw=(x.shape[2], x.shape[3]),
+            skips=(f16, f8, f4),
+            linear_logit=linear_logit,
+            attribute_logits=attribute_logits,
         )
 
     def fake_logit(self, encoding: Encoding) -> Tensor:
@@ -117,4 +125,5 @@ class EffNetYNet(nn.Module):
             seg_logits=self.decode_mask(encoding, selected),
             reconstruction=self.reconstruct(encoding, selected),
             linear_logit=encoding.linear_logit,
+            attribute_logits=encoding.attribute_logits,
         )

@@ -11,14 +11,15 @@ from streamguard.model.variants import VariantSpec
 DetectorNetwork = YShapedAutoencoder | EffNetYNet
 
 
-def build_network(spec: VariantSpec, *, pretrained: bool = True) -> DetectorNetwork:
+def build_network(spec: VariantSpec, *, pretrained: bool = True, attribute_head: bool = False) -> DetectorNetwork:
     """A fresh network of `spec`.
 
     `pretrained` loads ImageNet weights into a backbone; False before loading a checkpoint (it holds them all).
+    `attribute_head` adds the SOML attribute classifier (identity / expression / physical).
     """
     if spec.pretrained:
-        return EffNetYNet(spec, pretrained=pretrained)
-    return YShapedAutoencoder(spec)
+        return EffNetYNet(spec, pretrained=pretrained, attribute_head=attribute_head)
+    return YShapedAutoencoder(spec, attribute_head=attribute_head)
 
 
 def normalization_of(spec: VariantSpec) -> dict[str, list[float]]:

@@ -27,6 +27,7 @@ class LossBreakdown:
     segmentation: Tensor
     reconstruction: Tensor
     linear: Tensor | None = None
+    attribute: Tensor | None = None
 
 
 def activation_loss(activations: Tensor, is_real: Tensor) -> Tensor:
@@ -50,6 +51,22 @@ def segmentation_loss(seg_logits: Tensor, masks: Tensor, has_mask: Tensor | None
     per_item = per_pixel.flatten(1).mean(1)
     weights = has_mask.to(per_item.dtype)
     return (per_item * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+ATTRIBUTE_WEIGHT = 0.5
+"""Weight of the attribute head's cross-entropy in the total loss (an auxiliary task: half the classifier's)."""
+
+
+def attribute_loss(attribute_logits: Tensor, attribute: Tensor) -> Tensor:
+    """Cross-entropy of `(N, 3)` attribute logits over the rows labelled with an attribute (label >= 0).
+
+    Reals and fakes of an unknown method carry -1 and are left out; a batch without any label gives 0 (with a
+    gradient path, so that every step backpropagates through the same graph).
+    """
+    labelled = attribute >= 0
+    if not bool(labelled.any()):
+        return attribute_logits.sum() * 0.0
+    return F.cross_entropy(attribute_logits[labelled].float(), attribute[labelled])
 
 
 def reconstruction_target(images01: Tensor, spec: VariantSpec, size: tuple[int, int] | None = None) -> Tensor:
@@ -79,10 +96,12 @@ def total_loss(
     masks: Tensor,
     images01: Tensor,
     has_mask: Tensor | None = None,
+    attribute: Tensor | None = None,
 ) -> LossBreakdown:
     """Weighted sum ``L_act + w_seg L_seg + w_rec L_rec`` for one batch (Table 2 weights).
 
-    A network with a linear head adds its binary cross-entropy (weight 1), so both classifiers learn in one run.
+    A network with a linear head adds its binary cross-entropy (weight 1), so both classifiers learn in one run;
+    one with an attribute head adds `attribute_loss` on the `attribute` labels (`ATTRIBUTE_WEIGHT`).
     """
     zero = torch.zeros((), device=images01.device)
     act = activation_loss(output.activations, is_real)
@@ -98,4 +117,9 @@ def total_loss(
         linear = F.binary_cross_entropy_with_logits(output.linear_logit.float(), 1.0 - is_real.float())
         total = total + linear
         linear = linear.detach()
-    return LossBreakdown(total, act.detach(), seg.detach(), rec.detach(), linear)
+    attr = None
+    if output.attribute_logits is not None and attribute is not None:
+        attr = attribute_loss(output.attribute_logits, attribute)
+        total = total + ATTRIBUTE_WEIGHT * attr
+        attr = attr.detach()
+    return LossBreakdown(total, act.detach(), seg.detach(), rec.detach(), linear, attr)

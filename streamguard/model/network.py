@@ -29,6 +29,7 @@ from streamguard.model.variants import VariantSpec
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 LATENT_CHANNELS = 128
+N_ATTRIBUTES = 3  # len(streamguard.types.ATTRIBUTES)
 FAKE, REAL = 0, 1  # index of each half in the latent and in the activation vector
 
 # (in, out, stride) per layer; see the module docstring.
@@ -52,6 +53,8 @@ class YNetOutput:
         reconstruction: `(N, 3, h, w)` in [-1, 1] (h, w = H, W, or a quarter of them for the EfficientNet
             variants), or None without that branch.
         linear_logit: `(N,)` fake logit of the linear head on pooled features (EfficientNet variants only).
+        attribute_logits: `(N, 3)` logits of the attribute head (`streamguard.types.ATTRIBUTES` order), or None
+            without one.
     """
 
     activations: Tensor
@@ -59,6 +62,19 @@ class YNetOutput:
     seg_logits: Tensor | None
     reconstruction: Tensor | None
     linear_logit: Tensor | None = None
+    attribute_logits: Tensor | None = None
+
+    def head(self, n: int) -> YNetOutput:
+        """The first `n` rows of every output."""
+
+        def rows(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t[:n]
+
+        return YNetOutput(
+            activations=self.activations[:n], selected=self.selected[:n], seg_logits=rows(self.seg_logits),
+            reconstruction=rows(self.reconstruction), linear_logit=rows(self.linear_logit),
+            attribute_logits=rows(self.attribute_logits),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,12 +86,14 @@ class Encoding:
         input_hw: Height and width of the input, the size of the decoded mask.
         skips: Encoder features the mask decoder fuses, deepest first (empty for the paper's networks).
         linear_logit: `(N,)` fake logit of a linear head on pooled features, when the network has one.
+        attribute_logits: `(N, 3)` attribute head logits, when the network has one.
     """
 
     latent: Tensor
     input_hw: tuple[int, int]
     skips: tuple[Tensor, ...] = field(default=())
     linear_logit: Tensor | None = None
+    attribute_logits: Tensor | None = None
 
     def select(self, index: Tensor) -> Encoding:
         """The rows picked by a boolean or integer `index`, channels-last (indexing drops the layout)."""
@@ -84,7 +102,11 @@ class Encoding:
             return t[index].contiguous(memory_format=torch.channels_last)
 
         linear = None if self.linear_logit is None else self.linear_logit[index]
-        return replace(self, latent=rows(self.latent), skips=tuple(rows(s) for s in self.skips), linear_logit=linear)
+        attribute = None if self.attribute_logits is None else self.attribute_logits[index]
+        return replace(
+            self, latent=rows(self.latent), skips=tuple(rows(s) for s in self.skips), linear_logit=linear,
+            attribute_logits=attribute,
+        )  # fmt: skip
 
 
 def _conv_block(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -125,7 +147,7 @@ class ResidualFilter(nn.Module):
 class YShapedAutoencoder(nn.Module):
     """The detector network for one `VariantSpec`; input is an ImageNet-normalised `(N, 3, H, W)` batch."""
 
-    def __init__(self, spec: VariantSpec) -> None:
+    def __init__(self, spec: VariantSpec, attribute_head: bool = False) -> None:
         super().__init__()
         self.spec = spec
         deeper = spec.depth == "deeper"
@@ -137,6 +159,7 @@ class YShapedAutoencoder(nn.Module):
         self.shared_decoder = nn.Sequential(*[_deconv_block(cin, cout, s) for cin, cout, s in shared])
         self.seg_head = _head(head, 2) if spec.has_seg else None
         self.rec_head = _head(head, 3) if spec.has_rec else None
+        self.attribute_head = nn.Linear(LATENT_CHANNELS, N_ATTRIBUTES) if attribute_head else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -164,7 +187,14 @@ class YShapedAutoencoder(nn.Module):
 
     def features(self, x: Tensor) -> Encoding:
         """The `Encoding` of a normalised batch (the latent alone: these networks have no skips)."""
-        return Encoding(latent=self.encode(x), input_hw=(x.shape[2], x.shape[3]))
+        latent = self.encode(x)
+        return Encoding(latent=latent, input_hw=(x.shape[2], x.shape[3]), attribute_logits=self._attributes(latent))
+
+    def _attributes(self, latent: Tensor) -> Tensor | None:
+        if self.attribute_head is None:
+            return None
+        logits: Tensor = self.attribute_head(latent.mean(dim=(2, 3)))
+        return logits
 
     def fake_logit(self, encoding: Encoding) -> Tensor:
         """Uncalibrated fake logit ``a_fake - a_real`` of an encoding."""
@@ -198,7 +228,7 @@ class YShapedAutoencoder(nn.Module):
                 seg_logits = self.seg_head(features)
             if self.rec_head is not None:
                 reconstruction = torch.tanh(self.rec_head(features))
-        return YNetOutput(activations, selected, seg_logits, reconstruction)
+        return YNetOutput(activations, selected, seg_logits, reconstruction, attribute_logits=self._attributes(latent))
 
 
 def half_activations(latent: Tensor) -> Tensor:

@@ -33,6 +33,8 @@ class CropSet:
         groups: Group of each row (first folder under `real/` or `fake/`).
         n_no_face: Rows cropped at the frame centre because no face was detected.
         failed: `path: reason` for each file that could not be decoded.
+        attributes: `(N,)` int64 attribute label per row (index in `streamguard.types.ATTRIBUTES`; -1 for reals
+            and fakes of an unknown method), or None when no row has one.
     """
 
     crops: np.ndarray
@@ -43,6 +45,7 @@ class CropSet:
     groups: list[str]
     n_no_face: int = 0
     failed: list[str] = field(default_factory=list)
+    attributes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.is_fake)
@@ -65,10 +68,18 @@ class CropSet:
             failed=list(failed or []),
         )
 
+    @property
+    def attribute_labels(self) -> np.ndarray:
+        """`attributes`, or all -1 when the set has none."""
+        if self.attributes is None:
+            return np.full(len(self), -1, dtype=np.int64)
+        return self.attributes
+
     def subset(self, index: np.ndarray) -> CropSet:
         """Rows selected by an integer or boolean index."""
         idx = np.flatnonzero(index) if index.dtype == bool else index
         return CropSet(
+            attributes=None if self.attributes is None else self.attributes[idx],
             crops=self.crops[idx],
             masks=self.masks[idx],
             has_mask=self.has_mask[idx],
@@ -127,7 +138,7 @@ class CropDataset(Dataset[Batch]):
         return flip
 
     def __getitem__(self, i: int) -> Batch:
-        crop, mask = self.crops.crops[i], self.crops.masks[i]
+        crop, mask, attributes = self.crops.crops[i], self.crops.masks[i], self.crops.attributes
         if self.augment and self._flip(i):
             crop, mask = crop[:, ::-1], mask[:, ::-1]
         return {
@@ -135,6 +146,7 @@ class CropDataset(Dataset[Batch]):
             "masks": torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32)),
             "is_fake": torch.tensor(float(self.crops.is_fake[i])),
             "has_mask": torch.tensor(bool(self.crops.has_mask[i])),
+            "attribute": torch.tensor(-1 if attributes is None else int(attributes[i]), dtype=torch.long),
         }
 
 

@@ -10,7 +10,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,8 @@ from streamguard.model.calibration import Calibration, fit_platt
 from streamguard.model.checkpoint import CheckpointMeta, save_checkpoint
 from streamguard.model.detector import iter_batches, resolve_device
 from streamguard.model.factory import DetectorNetwork, normalization_of
-from streamguard.model.losses import total_loss
-from streamguard.model.network import classifier_logit, fake_logit
+from streamguard.model.losses import ATTRIBUTE_WEIGHT, LossBreakdown, attribute_loss, total_loss
+from streamguard.model.network import YNetOutput, classifier_logit, fake_logit
 from streamguard.model.preprocess import crops_to_tensor, normalize
 from streamguard.train.data import Batch, CropSet, PairedSampler
 from streamguard.train.monitor import Monitor
@@ -130,10 +130,12 @@ def validate(model: DetectorNetwork, crops: CropSet, device: torch.device, batch
 
     Metrics: `auc, eer, ap, acc, ece` on the uncalibrated P(fake) of the variant's classifier,
     `seg_pixel_acc` over rows with a ground-truth mask (reals count, all-zero) and `seg_iou` over fakes with a
-    mask (NaN without a seg branch); a network with a linear head also reports `auc_latent` and `auc_linear`.
+    mask (NaN without a seg branch); a network with a linear head also reports `auc_latent` and `auc_linear`,
+    one with an attribute head `attr_acc` and `attr_macro_f1` over the rows with an attribute label.
     """
     model.eval()
     logits: list[np.ndarray] = []
+    attribute_p: list[np.ndarray] = []
     both: dict[str, list[np.ndarray]] = {"latent": [], "linear": []}
     pixel_acc: list[float] = []
     iou: list[float] = []
@@ -141,6 +143,8 @@ def validate(model: DetectorNetwork, crops: CropSet, device: torch.device, batch
         for chunk in iter_batches(len(crops), batch_size):
             out = model(network_input(model, crops_to_tensor(crops.crops[chunk]).to(device)))
             logits.append(classifier_logit(out, model.spec.classifier).float().cpu().numpy())
+            if out.attribute_logits is not None:
+                attribute_p.append(torch.softmax(out.attribute_logits.float(), dim=1).cpu().numpy())
             if out.linear_logit is not None:
                 both["latent"].append(fake_logit(out.activations).float().cpu().numpy())
                 both["linear"].append(out.linear_logit.float().cpu().numpy())
@@ -152,6 +156,8 @@ def validate(model: DetectorNetwork, crops: CropSet, device: torch.device, batch
     for head, parts in both.items():
         if parts:
             result[f"auc_{head}"] = metrics.roc_auc(crops.is_fake, np.concatenate(parts))
+    if attribute_p and crops.attributes is not None:
+        result.update(metrics.attribute_metrics(crops.attributes, np.concatenate(attribute_p)))
     result["seg_pixel_acc"] = float(np.mean(pixel_acc)) if pixel_acc else math.nan
     result["seg_iou"] = float(np.mean(iou)) if iou else math.nan
     result["n"] = len(crops)
@@ -210,19 +216,18 @@ def _train_epoch(
     config: TrainConfig,
     progress: Progress,
     epoch: int,
+    attribute_rows: Iterator[Batch] | None = None,
 ) -> dict[str, float]:
     model.train()
     steps = config.steps_per_epoch or len(loader)
     task = progress.add_task("train", total=steps)
-    sums = {"loss": 0.0, "act": 0.0, "seg": 0.0, "rec": 0.0, "acc": 0.0}
+    sums = {"loss": 0.0, "act": 0.0, "seg": 0.0, "rec": 0.0, "acc": 0.0, "attr": 0.0}
     n = 0
     for batch in _cycle(loader, config.steps_per_epoch):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, epoch, n, steps)
-        images01 = batch["images01"].to(device).contiguous(memory_format=CHANNELS_LAST)
-        is_real = 1.0 - batch["is_fake"].to(device)
-        out = model(network_input(model, images01), true_class=is_real.long())
-        losses = total_loss(out, model.spec, is_real, batch["masks"].to(device), images01, batch["has_mask"].to(device))
+        extra = None if attribute_rows is None else next(attribute_rows)
+        losses, out, is_real = _step_loss(model, batch, device, extra)
         optimizer.zero_grad(set_to_none=True)
         losses.total.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
@@ -233,12 +238,50 @@ def _train_epoch(
             ("seg", losses.segmentation),
             ("rec", losses.reconstruction),
             ("acc", (predicted_real == is_real).float().mean()),
+            ("attr", losses.attribute if losses.attribute is not None else torch.zeros(())),
         ):
             sums[key] += float(value.detach())  # fmt: skip
         n += 1
         progress.update(task, advance=1, description=f"train loss {sums['loss'] / n:.4f}")
     progress.remove_task(task)
     return {**{k: v / max(n, 1) for k, v in sums.items()}, "lr": optimizer.param_groups[0]["lr"]}
+
+
+def _step_loss(
+    model: DetectorNetwork, batch: Batch, device: torch.device, extra: Batch | None
+) -> tuple[LossBreakdown, YNetOutput, torch.Tensor]:
+    """Loss of one training batch; the rows of `extra` (attribute-labelled fakes) join the attribute loss only.
+
+    Returns the loss, the batch's own outputs and its ``is_real`` targets.
+    """
+    images01 = batch["images01"].to(device)
+    is_real = 1.0 - batch["is_fake"].to(device)
+    attribute = batch.get("attribute", torch.full((len(is_real),), -1, dtype=torch.long)).to(device)
+    n = len(is_real)
+    true_class = is_real.long()
+    if extra is not None:
+        images01 = torch.cat([images01, extra["images01"].to(device)])
+        attribute = torch.cat([attribute, extra["attribute"].to(device)])
+        true_class = torch.cat([true_class, (1.0 - extra["is_fake"].to(device)).long()])
+    images01 = images01.contiguous(memory_format=CHANNELS_LAST)
+    everything = model(network_input(model, images01), true_class=true_class)
+    out = everything.head(n)
+    losses = total_loss(out, model.spec, is_real, batch["masks"].to(device), images01[:n], batch["has_mask"].to(device))
+    if everything.attribute_logits is not None:
+        attr = attribute_loss(everything.attribute_logits, attribute)
+        losses = replace(losses, total=losses.total + ATTRIBUTE_WEIGHT * attr, attribute=attr.detach())
+    return losses, out, is_real
+
+
+def _endless(data: Dataset[Batch], batch_size: int, seed: int) -> Iterator[Batch]:
+    """Shuffled batches of `data`, reshuffled after every pass, forever."""
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        yield from DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=True, generator=generator)
+
+
+ATTRIBUTE_ROWS_PER_STEP = 8
+"""Attribute-only rows (`fit`'s ``attribute_data``) added to each training batch."""
 
 
 def fit(
@@ -253,6 +296,7 @@ def fit(
     log: JsonlLog | None = None,
     monitors: tuple[Monitor, ...] = (),
     select: tuple[str, ...] = ("val_auc",),
+    attribute_data: Dataset[Batch] | None = None,
 ) -> FitResult:
     """Train `model`, validate every epoch, keep the best weights (calibrated on `val` and `monitors`) at `out`.
 
@@ -269,6 +313,9 @@ def fit(
             calibration fit.
         select: Metrics whose mean picks the best epoch (``val_auc`` of the synthetic set, or monitor keys
             such as ``dev_unseen_video_auc``); NaN entries are left out of the mean.
+        attribute_data: Fakes with an attribute label (e.g. real deepfakes of a known method) that train the
+            attribute head only: `ATTRIBUTE_ROWS_PER_STEP` of them join every batch, outside the detection
+            losses. Needs a network with an attribute head.
     """
     log = log or JsonlLog(None)
     device = resolve_device(config.device)
@@ -287,15 +334,23 @@ def fit(
         history, best_metrics = json.loads(state["history"]), json.loads(state["best_metrics"])
         log.write("resume", epoch=start_epoch, best_auc=best_auc)
     loader = training_loader(train_data, config, start_epoch)
+    attribute_rows = None
+    if attribute_data is not None:
+        if getattr(model, "attribute_head", None) is None:
+            raise ValueError("attribute_data needs a network with an attribute head")
+        attribute_rows = _endless(attribute_data, ATTRIBUTE_ROWS_PER_STEP, config.seed + start_epoch)
     log.write("start", config=asdict(config), variant=model.spec.name, training=training_meta)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:
         epochs = progress.add_task("epochs", total=config.epochs, completed=start_epoch)
         for epoch in range(start_epoch, config.epochs):
-            train_stats = _train_epoch(model, loader, optimizer, device, config, progress, epoch)
+            train_stats = _train_epoch(model, loader, optimizer, device, config, progress, epoch, attribute_rows)
             val_metrics, val_logits = validate(model, val, device)
             scored = [(m, *validate(model, m.crops, device)) for m in monitors]
             monitor_metrics = {k: v for m, _, logits in scored for k, v in m.scores(logits).items()}
+            monitor_metrics |= {
+                f"{m.name}_{k}": v for m, found, _ in scored for k, v in found.items() if k.startswith("attr_")
+            }
             record = {"epoch": epoch, "train": train_stats, "val": val_metrics, "monitors": monitor_metrics}
             history.append(record)
             log.write("epoch", **record)
@@ -356,6 +411,7 @@ def _save_best(
         calibration=calibration,
         training={**training_meta, "recipe": asdict(config), "epochs_trained": epoch + 1},
         metrics=saved_metrics,
+        attribute_head=getattr(model, "attribute_head", None) is not None,
     )
     save_checkpoint(out, model, meta)
     return saved_metrics

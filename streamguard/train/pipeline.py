@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from streamguard.datasets.faces import FaceSample, iter_face_samples
 from streamguard.datasets.layout import MediaItem, scan_dataset, summarize
+from streamguard.datasets.methods import attribute_labels
 from streamguard.errors import CheckpointError, DatasetError, MediaDecodeError
 from streamguard.evaluate.metrics import expected_calibration_error, has_both_classes
 from streamguard.model.calibration import fit_platt
@@ -24,6 +25,7 @@ from streamguard.model.variants import get_variant
 from streamguard.train.data import Batch, CropDataset, CropSet
 from streamguard.train.loop import FitResult, JsonlLog, TrainConfig, fit, validate
 from streamguard.train.monitor import Monitor
+from streamguard.types import ATTRIBUTES
 from streamguard.vision.detection import FaceDetector
 
 if TYPE_CHECKING:
@@ -169,6 +171,10 @@ class ForgeOptions:
             the calibration fit; never trained on.
         seen_groups: The monitor's fake groups whose generators the training data shares.
         select: Metrics whose mean picks the best epoch (`streamguard.train.loop.selection_score`).
+        attribute_head: Give the network the SOML attribute head, trained on the forge's attribute labels.
+        attribute_data: Real deepfakes with a ``MANIFEST.csv`` naming each fake's method (e.g.
+            ``deepfakes_dev/train``); its fakes of a known attribute train the attribute head only
+            (`streamguard.datasets.methods`), never the detection losses.
     """
 
     real: Path
@@ -182,6 +188,16 @@ class ForgeOptions:
     monitor: Path | None = None
     seen_groups: tuple[str, ...] = ()
     select: tuple[str, ...] = ("val_auc",)
+    attribute_head: bool = False
+    attribute_data: Path | None = None
+
+
+def labelled_crop_set(root: Path, cache: Path, frames_per_video: int, size: int) -> CropSet:
+    """`cached_crop_set` of a dataset, with the attribute labels its manifest gives (-1 where unknown)."""
+    crops = cached_crop_set(root, cache, frames_per_video, size)
+    labels = attribute_labels(root, crops.sources)
+    crops.attributes = np.array([-1 if a is None else ATTRIBUTES.index(a) for a in labels], dtype=np.int64)
+    return crops
 
 
 def train_model_forged(
@@ -199,6 +215,8 @@ def train_model_forged(
     from streamguard.forge.dataset import forge_training_data
 
     spec = get_variant(variant)
+    if options.attribute_data is not None and not options.attribute_head:
+        raise ValueError("attribute data trains the attribute head: add the head (--attribute-head)")
     data = forge_training_data(
         options.real, options.cache, seed=config.seed, families=options.families, n_val=options.n_val,
         paired=options.paired, size=spec.input_size, extra_real=options.extra_real,
@@ -214,50 +232,80 @@ def train_model_forged(
     else:
         config = replace(config, steps_per_epoch=options.steps_per_epoch or DEFAULT_FORGE_STEPS)
     monitors: tuple[Monitor, ...] = ()
+    attribute_data: Dataset[Batch] | None = None
+    if options.attribute_data is not None:
+        labelled = labelled_crop_set(options.attribute_data, options.cache, 16, spec.input_size)
+        rows = labelled.subset(labelled.attribute_labels >= 0)
+        attribute_data = CropDataset(rows, augment=True, seed=config.seed)
+        summary = {**summary, "attribute_data": {"root": str(options.attribute_data), **rows.summary(),
+                                                 "attributes": _attribute_counts(rows)}}  # fmt: skip
     if options.monitor is not None:
-        crops = cached_crop_set(options.monitor, options.cache, frames_per_video=16, size=spec.input_size)
+        crops = labelled_crop_set(options.monitor, options.cache, frames_per_video=16, size=spec.input_size)
         monitors = (Monitor("dev", crops, frozenset(options.seen_groups)),)
         summary = {**summary, "monitor": {"root": str(options.monitor), "seen_groups": list(options.seen_groups),
                                           **crops.summary()}}  # fmt: skip
     torch.manual_seed(config.seed)
-    model = build_network(spec)
+    model = build_network(spec, attribute_head=options.attribute_head)
     return fit(
         model, train_data, CropSet(**data.val), config, out, training_meta=summary, resume=resume,
         log=JsonlLog(log or out.with_name(out.name + ".log.jsonl")), monitors=monitors, select=options.select,
+        attribute_data=attribute_data,
     )  # fmt: skip
+
+
+def _attribute_counts(crops: CropSet) -> dict[str, int]:
+    labels = crops.attribute_labels
+    return {attribute.value: int((labels == k).sum()) for k, attribute in enumerate(ATTRIBUTES)}
 
 
 def forged_pool(dataset: ForgeDataset, n: int, cache: Path, summary: dict[str, object], workers: int) -> CropSet:
     """Items ``0..n-1`` of `dataset` as a `CropSet`, forged once (in `workers` processes) and cached as .npz."""
-    key = hashlib.sha256(json.dumps({"n": n, **summary}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    key_fields = {"n": n, **summary, "pool_format": POOL_FORMAT}
+    key = hashlib.sha256(json.dumps(key_fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = cache / f"pool-{n}-{key}.npz"
     if path.exists():
         with np.load(path) as stored:
-            arrays = {name: stored[name] for name in ("crops", "masks", "is_fake")}
+            arrays = {name: stored[name] for name in POOL_ARRAYS}
     else:
         arrays = _forge_arrays(dataset, n, workers)
         cache.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, crops=arrays["crops"], masks=arrays["masks"], is_fake=arrays["is_fake"])
+        np.savez(
+            tmp,
+            crops=arrays["crops"],
+            masks=arrays["masks"],
+            is_fake=arrays["is_fake"],
+            attributes=arrays["attributes"],
+        )
         tmp.replace(path)
     count = len(arrays["is_fake"])
     return CropSet(
         crops=arrays["crops"], masks=arrays["masks"], has_mask=np.ones(count, bool), is_fake=arrays["is_fake"],
-        sources=[f"pool:{i}" for i in range(count)], groups=["pool"] * count,
+        sources=[f"pool:{i}" for i in range(count)], groups=["pool"] * count, attributes=arrays["attributes"],
     )  # fmt: skip
 
 
+POOL_FORMAT = 2
+"""Version of the cached pool's arrays (2 added ``attributes``); part of the cache key."""
+POOL_ARRAYS = ("crops", "masks", "is_fake", "attributes")
+
+
 def _forge_arrays(dataset: ForgeDataset, n: int, workers: int) -> dict[str, np.ndarray]:
+    dataset.with_labels = True
     loader = DataLoader(Subset(dataset, range(n)), batch_size=32, num_workers=workers)
-    crops, masks, is_fake = [], [], []
+    crops, masks, is_fake, attributes = [], [], [], []
     with Progress(transient=True) as progress:
         task = progress.add_task("forging the training pool", total=n)
         for batch in loader:
             crops.append((batch["images01"] * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
             masks.append(batch["masks"].to(torch.uint8).numpy())
             is_fake.append(batch["is_fake"].numpy() > 0.5)
+            attributes.append(batch["attribute"].numpy())
             progress.advance(task, len(batch["is_fake"]))
-    return {"crops": np.concatenate(crops), "masks": np.concatenate(masks), "is_fake": np.concatenate(is_fake)}
+    return {
+        "crops": np.concatenate(crops), "masks": np.concatenate(masks), "is_fake": np.concatenate(is_fake),
+        "attributes": np.concatenate(attributes),
+    }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -296,7 +344,7 @@ def recalibrate(
 
     model, meta = load_checkpoint(checkpoint)
     if variant is not None and variant != meta.variant:
-        relabelled = build_network(get_variant(variant), pretrained=False)
+        relabelled = build_network(get_variant(variant), pretrained=False, attribute_head=meta.attribute_head)
         try:
             relabelled.load_state_dict(model.state_dict())
         except RuntimeError as e:
@@ -309,7 +357,7 @@ def recalibrate(
     )  # fmt: skip
     sets = [("val", CropSet(**data.val))]
     if options.monitor is not None:
-        sets.append(("dev", cached_crop_set(options.monitor, options.cache, 16, model.spec.input_size)))
+        sets.append(("dev", labelled_crop_set(options.monitor, options.cache, 16, model.spec.input_size)))
     device = torch.device("cpu")
     scored = [(name, crops, *validate(model, crops, device)) for name, crops in sets]
     labels = np.concatenate([crops.is_fake for _, crops, _, _ in scored])
