@@ -652,7 +652,7 @@ def scan(
 
 def _print_scan(results: list[Any], summary: dict[str, Any]) -> None:
     table = Table(title="streamguard scan")
-    for column in ("file", "label", "alerts", "first alert (s)", "peak", "max P(fake)", "note"):
+    for column in ("file", "label", "alerts", "first alert (s)", "peak", "max P(fake)", "what", "note"):
         table.add_column(column, overflow="fold")
     for r in results:
         first = r.alerts[0] if r.alerts else None
@@ -660,7 +660,8 @@ def _print_scan(results: list[Any], summary: dict[str, Any]) -> None:
             f"{Path(r.path).parent.name}/{Path(r.path).name}", r.label or "", str(len(r.alerts)),
             "" if first is None else f"{first.start_s:.1f}-{first.end_s:.1f}",
             "" if first is None else f"{max(a.peak for a in r.alerts):.2f}",
-            "" if r.max_p is None else f"{r.max_p:.2f}", r.error or ("no face" if r.max_p is None else ""),
+            "" if r.max_p is None else f"{r.max_p:.2f}", "" if first is None else first.explanation,
+            r.error or ("no face" if r.max_p is None else ""),
         )  # fmt: skip
     console.print(table)
     for label in ("fake", "real"):

@@ -148,6 +148,19 @@ class ExplainFailure(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class RegionOutline:
+    """The contour of one named region in crop pixels, drawn on the alert's overlay.
+
+    Attributes:
+        region: The region.
+        points: `(K, 2)` int32 ``x, y`` vertices of its outer contour in crop pixels.
+    """
+
+    region: FaceRegion
+    points: npt.NDArray[np.int32] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     """What an alert says was manipulated, for its peak face.
 
@@ -157,12 +170,16 @@ class Explanation:
         regions: The regions the mask covers, most covered first (those under `MIN_REGION_COVERAGE` left out);
             empty when the regions could not be computed (see `failure`).
         failure: Why `regions` could not be computed, None when they were.
+        outlines: Contours of the named regions (`streamguard.explain.regions.NAMED_COVERAGE`), crop pixels.
+        summary: The explanation in words (`streamguard.explain.describe`), e.g. ``mouth and lips re-animated``.
     """
 
     attribute: Attribute | None = None
     attribute_p: tuple[float, ...] | None = None
     regions: tuple[RegionCoverage, ...] = ()
     failure: ExplainFailure | None = None
+    outlines: tuple[RegionOutline, ...] = field(default=(), repr=False)
+    summary: str = ""
 
 
 class EndReason(enum.StrEnum):

@@ -11,6 +11,7 @@ from streamguard.config.api import TOKEN_ENV, ApiConfig, IceServerConfig, WebRtc
 from streamguard.config.base import StrictModel
 from streamguard.config.console import ConsoleConfig
 from streamguard.config.daemon import DEFAULT_DATA_DIR, DaemonConfig
+from streamguard.config.explain import ExplainConfig
 from streamguard.config.faces import FacesConfig
 from streamguard.config.inference import (
     CPU_DEFAULT_MAX_BATCH,
@@ -48,6 +49,7 @@ __all__ = [
     "ConfigProblem",
     "ConsoleConfig",
     "DaemonConfig",
+    "ExplainConfig",
     "FacesConfig",
     "IceServerConfig",
     "InferenceConfig",

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from streamguard.config.api import ApiConfig
 from streamguard.config.base import StrictModel
 from streamguard.config.console import ConsoleConfig
+from streamguard.config.explain import ExplainConfig
 from streamguard.config.faces import FacesConfig
 from streamguard.config.inference import InferenceConfig
 from streamguard.config.ingest import IngestDefaults
@@ -44,6 +45,9 @@ class DaemonConfig(StrictModel):
     )
     scoring: ScoringConfig = Field(
         default_factory=ScoringConfig, description="Rolling windows per face track and alert hysteresis."
+    )
+    explain: ExplainConfig = Field(
+        default_factory=ExplainConfig, description="What alerts say was manipulated: attribute and face regions."
     )
     redis: RedisConfig = Field(default_factory=RedisConfig, description="Where alerts, masks and state are published.")
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP server for metrics and health.")

@@ -81,10 +81,15 @@ class AlertDetail:
         return next((e for e in reversed(self.pipeline_entries) if e.get(key_field)), None)
 
     def summary(self) -> dict[str, Any]:
-        """The JSON body of ``GET /console/api/alerts/{id}`` (without images and history)."""
+        """The JSON body of ``GET /console/api/alerts/{id}`` (without images and history).
+
+        The explanation fields (``attribute``, ``attribute_p``, ``regions``, ``explanation``) are the newest
+        explained event's.
+        """
         pipeline = self.pipeline_entries
         first, last = pipeline[0], pipeline[-1]
         ended = next((e for e in pipeline if e.get("event") == "end"), None)
+        explained: dict[str, Any] = next((e for e in reversed(pipeline) if isinstance(e.get("regions"), list)), {})
         return {
             "alert_id": self.alert_id,
             "stream_id": first.get("stream_id", ""),
@@ -98,6 +103,10 @@ class AlertDetail:
             "window_s": last.get("window_s"),
             "n_samples": last.get("n_samples"),
             "model": next((e["model"] for e in reversed(pipeline) if e.get("model")), ""),
+            "attribute": explained.get("attribute", ""),
+            "attribute_p": explained.get("attribute_p"),
+            "regions": explained.get("regions", []),
+            "explanation": explained.get("explanation", ""),
             "acks": self.acks,
             "events": self.entries,
         }

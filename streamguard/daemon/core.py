@@ -22,6 +22,7 @@ from streamguard.config import DaemonConfig, ResolvedStream, StreamConfig
 from streamguard.console import Console
 from streamguard.daemon.worker import StreamWorker
 from streamguard.errors import ConfigError, StreamguardError
+from streamguard.explain import Explainer
 from streamguard.inference.batcher import MicroBatcher
 from streamguard.inference.engine import DetectorEngine, configure_torch_threads
 from streamguard.ingest.backoff import Backoff
@@ -109,6 +110,7 @@ class Daemon:
         self._embedded: EmbeddedRedis | None = None
         self._faces: FaceStage | None = None
         self._batcher: MicroBatcher[FaceCrop, Score] | None = None
+        self._explainer: Explainer | None = None
         self._state_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._started = False
@@ -139,6 +141,8 @@ class Daemon:
         await self._batcher.start()
         self._faces = FaceStage(face_options(cfg, crop_size=detector.input_size))
         await asyncio.to_thread(self._faces.warm_up)
+        if cfg.explain.enabled:
+            self._explainer = Explainer(self.metrics, min_coverage=cfg.explain.min_coverage)
         await self._start_sink()
         app = build_app(self.readiness, self.metrics.render)
         self.api = RuntimeApi(self, cfg.api, cfg.data_dir)
@@ -186,6 +190,8 @@ class Daemon:
             await self._batcher.close()
         if self._faces is not None:
             await asyncio.to_thread(self._faces.close)
+        if self._explainer is not None:
+            await asyncio.to_thread(self._explainer.close)
         if self.sink is not None:
             await self.sink.close()
         if self.server is not None:
@@ -224,6 +230,7 @@ class Daemon:
             metrics=self.metrics,
             on_event=self._publish_event,
             live=not isinstance(source, FileSource) or source.realtime,
+            explainer=self._explainer,
         )
         handle = StreamHandle(stream, source, worker, backoff=self._worker_backoff())
         self.streams[stream.id] = handle

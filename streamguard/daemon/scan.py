@@ -14,7 +14,7 @@ import csv
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,16 @@ from streamguard.config import DaemonConfig
 from streamguard.daemon.core import face_options, tracking_options
 from streamguard.daemon.worker import StreamWorker
 from streamguard.datasets.folder_layout import media_kind
+from streamguard.explain import Explainer
 from streamguard.inference.batcher import MicroBatcher
 from streamguard.inference.engine import DetectorEngine, configure_torch_threads
 from streamguard.ingest.file import FileSource
 from streamguard.model.detector import Detector
 from streamguard.scoring.alerts import StreamScorer
+from streamguard.sinks.encoding import attribute_p_dict, regions_list
 from streamguard.sinks.metrics import Metrics
 from streamguard.sinks.redis_sink import RedisSink
-from streamguard.types import AlertEvent, AlertPhase, FaceCrop, Frame, Score
+from streamguard.types import AlertEvent, AlertPhase, Explanation, FaceCrop, Frame, Score
 from streamguard.vision.faces import FaceStage
 from streamguard.vision.tracking import FaceTracker
 
@@ -51,6 +53,11 @@ class ScanAlert:
         peak: Highest single-frame P(fake) during the alert.
         score: Rolling-window level when it ended.
         reason: Why it ended (``below_threshold``, ``track_lost`` at the end of the file, ``still_image``).
+        attribute: What its last explanation says was changed (``identity``, ``expression``, ``physical``),
+            ``""`` without an attribute head or an explanation.
+        attribute_p: P(attribute) by attribute, empty without.
+        regions: ``{"region", "coverage"}`` of its last explanation, most covered first.
+        explanation: The explanation in words (`streamguard.explain.describe`).
     """
 
     alert_id: str
@@ -60,6 +67,10 @@ class ScanAlert:
     peak: float
     score: float
     reason: str
+    attribute: str = ""
+    attribute_p: dict[str, float] = field(default_factory=dict)
+    regions: list[dict[str, Any]] = field(default_factory=list)
+    explanation: str = ""
 
 
 @dataclass
@@ -135,6 +146,7 @@ class Scanner:
     def __init__(
         self, config: DaemonConfig, detector: Detector, *, concurrency: int = 4, redis_url: str | None = None
     ) -> None:
+        self.explainer: Explainer | None = None
         self.config = config
         self.detector = detector
         self.concurrency = max(1, concurrency)
@@ -153,6 +165,8 @@ class Scanner:
             max_delay_s=cfg.inference.resolved_max_delay_s(is_cuda),
         )
         faces = FaceStage(face_options(cfg, crop_size=self.detector.input_size))
+        if cfg.explain.enabled:
+            self.explainer = Explainer(self.metrics, min_coverage=cfg.explain.min_coverage)
         sink = self._sink()
         await batcher.start()
         if sink is not None:
@@ -172,8 +186,17 @@ class Scanner:
         finally:
             await batcher.close()
             await asyncio.to_thread(faces.close)
+            if self.explainer is not None:
+                await asyncio.to_thread(self.explainer.close)
             if sink is not None:
                 await sink.close()
+
+    async def _still_alert(self, max_p: float, best: Score | None) -> ScanAlert:
+        """The alert of a still image whose most fake face reaches ``on_threshold``, explained by that face."""
+        still = ScanAlert("", 0, 0.0, 0.0, max_p, max_p, STILL_IMAGE_REASON)
+        if self.explainer is None or best is None:
+            return still
+        return _explained(still, await asyncio.to_thread(self.explainer.explain, best))
 
     def _sink(self) -> RedisSink | None:
         if self.redis_url is None:
@@ -198,23 +221,12 @@ class Scanner:
         stream_id = f"scan{index}"
         analysis_fps = self.config.ingest.analysis_fps
         source = FileSource(stream_id, str(path), analysis_fps=analysis_fps, realtime=False, loop=False)
-        frame_peaks: list[float] = []
-
-        def on_scores(frame: Frame, scores: list[Score]) -> None:
-            result.faces_scored += len(scores)
-            if scores:
-                frame_peaks.append(max(s.value for s in scores))
-
-        def on_event(event: AlertEvent) -> None:
-            if sink is not None:
-                sink.publish_alert(event)
-            if event.phase is AlertPhase.END:
-                result.alerts.append(_scan_alert(event))
+        collector = _Collector(result, sink)
 
         worker = StreamWorker(
             source, faces=faces, tracker=FaceTracker(tracking_options(self.config, analysis_fps)), batcher=batcher,
-            scorer=StreamScorer(stream_id, self.config.scoring), metrics=self.metrics, on_event=on_event,
-            live=False, wall_clock_events=False, on_scores=on_scores,
+            scorer=StreamScorer(stream_id, self.config.scoring), metrics=self.metrics, on_event=collector.on_event,
+            live=False, wall_clock_events=False, on_scores=collector.on_scores, explainer=self.explainer,
         )  # fmt: skip
         await source.start()
         try:
@@ -222,19 +234,59 @@ class Scanner:
         finally:
             await source.close()  # raises nothing: it stops the thread, closes the queue and logs a hung thread
         result.frames_analyzed = worker.status.analyzed
-        if frame_peaks:
-            result.max_p = max(frame_peaks)
-            result.mean_p = sum(frame_peaks) / len(frame_peaks)
+        if collector.frame_peaks:
+            result.max_p = max(collector.frame_peaks)
+            result.mean_p = sum(collector.frame_peaks) / len(collector.frame_peaks)
         stats = source.stats.snapshot()
         if stats.decoded == 0:
             result.error = stats.last_error or "no decodable video frames"
         elif kind == "image" and result.max_p is not None and result.max_p >= self.config.scoring.on_threshold:
-            result.alerts.append(ScanAlert("", 0, 0.0, 0.0, result.max_p, result.max_p, STILL_IMAGE_REASON))
+            result.alerts.append(await self._still_alert(result.max_p, collector.best))
         result.alerts.sort(key=lambda a: a.start_s)
         return result
 
 
-def _scan_alert(event: AlertEvent) -> ScanAlert:
+@dataclass
+class _Collector:
+    """What one file's worker reports: its frames' peak scores, its alerts and their explanations."""
+
+    result: FileScan
+    sink: RedisSink | None
+    frame_peaks: list[float] = field(default_factory=list)
+    best: Score | None = None  # the most fake face of the file (a still image's alert is explained with it)
+    explanations: dict[str, Explanation] = field(default_factory=dict)
+
+    def on_scores(self, frame: Frame, scores: list[Score]) -> None:
+        self.result.faces_scored += len(scores)
+        if scores:
+            top = max(scores, key=lambda s: s.value)
+            self.frame_peaks.append(top.value)
+            if self.best is None or top.value > self.best.value:
+                self.best = top
+
+    def on_event(self, event: AlertEvent) -> None:
+        if self.sink is not None:
+            self.sink.publish_alert(event)
+        if event.explanation is not None:
+            self.explanations[event.alert_id] = event.explanation
+        if event.phase is AlertPhase.END:
+            self.result.alerts.append(_scan_alert(event, self.explanations.get(event.alert_id)))
+
+
+def _explained(alert: ScanAlert, explanation: Explanation | None) -> ScanAlert:
+    if explanation is None:
+        return alert
+    return replace(
+        alert, attribute=explanation.attribute.value if explanation.attribute is not None else "",
+        attribute_p=attribute_p_dict(explanation), regions=regions_list(explanation), explanation=explanation.summary,
+    )  # fmt: skip
+
+
+def _scan_alert(event: AlertEvent, explanation: Explanation | None) -> ScanAlert:
+    return _explained(_bare_alert(event), explanation)
+
+
+def _bare_alert(event: AlertEvent) -> ScanAlert:
     return ScanAlert(
         alert_id=event.alert_id, track_id=event.track_id, start_s=round(event.opened_at, 3), end_s=round(event.ts, 3),
         peak=round(event.peak_score, 4), score=round(event.score, 4), reason=str(event.reason or ""),
@@ -268,7 +320,7 @@ def write_csv(files: list[FileScan], path: Path) -> None:
     """One row per alert (and one for a file without any): path, label, kind, error, alert fields."""
     path.parent.mkdir(parents=True, exist_ok=True)
     columns = ["path", "label", "kind", "error", "max_p", "mean_p", "alert_id", "track_id", "start_s", "end_s",
-               "peak", "score", "reason"]  # fmt: skip
+               "peak", "score", "reason", "attribute", "attribute_p", "regions", "explanation"]  # fmt: skip
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
@@ -278,7 +330,10 @@ def write_csv(files: list[FileScan], path: Path) -> None:
             if not scan.alerts:
                 writer.writerow(base)
             for alert in scan.alerts:
-                writer.writerow({**base, **asdict(alert)})
+                row = asdict(alert)
+                row["attribute_p"] = json.dumps(row["attribute_p"]) if row["attribute_p"] else ""
+                row["regions"] = json.dumps(row["regions"]) if row["regions"] else ""
+                writer.writerow({**base, **row})
 
 
 def write_json(document: dict[str, Any], path: Path) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from streamguard.errors import StreamguardError
+from streamguard.explain import Explainer
 from streamguard.inference.batcher import MicroBatcher
 from streamguard.ingest.base import BaseSource, SourceEnded
 from streamguard.scoring.alerts import StreamScorer
@@ -61,6 +62,8 @@ class StreamWorker:
         wall_clock_events: Give events wall-clock times (the daemon); False keeps the scoring clock, i.e.
             media time for an offline replay (`streamguard scan` reports alerts at media times).
         on_scores: Receives each analysed frame's face scores (a scan's per-file peak); must not block.
+        explainer: Explains start and update events (attribute, regions) before they are emitted; None
+            emits them unexplained.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class StreamWorker:
         live: bool,
         wall_clock_events: bool = True,
         on_scores: ScoresHandler | None = None,
+        explainer: Explainer | None = None,
     ) -> None:
         self.source = source
         self.stream_id = source.stream_id
@@ -88,6 +92,7 @@ class StreamWorker:
         self._live = live
         self._wall_clock_events = wall_clock_events
         self._on_scores = on_scores
+        self._explainer = explainer
         self._last_clock: float | None = None
         # Wall time minus scoring time at the last frame: events always carry wall-clock times.
         self._wall_offset = 0.0
@@ -124,9 +129,14 @@ class StreamWorker:
         if self._on_scores is not None:
             self._on_scores(frame, scores)
         now_mono = time.monotonic()
+        events: list[AlertEvent] = []
         for score in scores:
             self._metrics.e2e_latency_seconds.observe(now_mono - score.face.mono_ts)
-            self._emit(self.scorer.update(score, clock))
+            events.extend(self.scorer.update(score, clock))
+        if self._explainer is not None:
+            # After the rules decided the events: one landmark pass per start/update, never per face.
+            events = await self._explainer.explain_events(events)
+        self._emit(events)
         self._emit(self.scorer.expire(self._tracker.active_ids, clock))
         self.last_view = FrameView(frame, tuple(self._face_view(score) for score in scores))
         self._record_frame(len(scores))

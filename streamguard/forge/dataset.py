@@ -177,9 +177,9 @@ class ForgeDataset(Dataset[dict[str, torch.Tensor]]):
 
     Items are dicts like `streamguard.train.data.CropDataset`'s: ``images01`` ``(3, S, S)`` float in [0, 1],
     ``masks`` ``(S, S)`` float32 in {0, 1}, ``is_fake`` float scalar, ``has_mask`` bool scalar (always True:
-    every synthesised fake knows its mask, reals have an empty one). With ``with_labels`` the SOML labels are
-    added: ``attribute`` (long: -1 for a real, else the index in `ATTRIBUTES`) and ``regions`` (``(6,)``
-    float multi-hot over `streamguard.forge.records.REGIONS`).
+    every synthesised fake knows its mask, reals have an empty one) and ``attribute`` (long: -1 for a real, else
+    the index in `ATTRIBUTES`), as `CropDataset` gives them. With ``with_labels`` the SOML ``regions`` (``(6,)``
+    float multi-hot over `streamguard.forge.records.REGIONS`) are added.
 
     Args:
         bank: The real faces (one split's people only).
@@ -328,6 +328,7 @@ class ForgeDataset(Dataset[dict[str, torch.Tensor]]):
             "masks": torch.from_numpy(np.ascontiguousarray(item.mask, dtype=np.float32)),
             "is_fake": torch.tensor(float(item.context.is_fake)),
             "has_mask": torch.tensor(True),
+            "attribute": label_tensors(item.context)["attribute"],
         }
         if self.with_labels:
             batch.update(label_tensors(item.context))

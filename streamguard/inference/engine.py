@@ -71,13 +71,20 @@ class DetectorEngine:
             self.check(face)
         crops = np.stack([face.pixels for face in faces])
         try:
-            p_fake, masks = self.detector.predict(crops, mask_min_p=self.mask_min_p)
+            result = self.detector.infer(crops, mask_min_p=self.mask_min_p)
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             raise
+        attributes = result.attribute_p
         return [
             # Each mask is copied so a kept peak Score does not pin the whole batch's mask array.
-            Score(face=face, value=float(p_fake[i]), mask=_mask(masks[i]), model_version=self.version)
+            Score(
+                face=face,
+                value=float(result.p_fake[i]),
+                mask=_mask(result.masks[i]),
+                model_version=self.version,
+                attribute_p=None if attributes is None else tuple(float(p) for p in attributes[i]),
+            )
             for i, face in enumerate(faces)
         ]
 

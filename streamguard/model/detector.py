@@ -25,11 +25,13 @@ class Prediction:
         p_fake: `(N,)` calibrated probability that the face is manipulated.
         logits: `(N,)` uncalibrated fake logit (``a_fake - a_real``, or the linear head's), for calibration.
         masks: `(N, H, W)` per-pixel probability of manipulation (zeros for variants without a mask branch).
+        attribute_p: `(N, 3)` P(attribute) in `streamguard.types.ATTRIBUTES` order, None without an attribute head.
     """
 
     p_fake: np.ndarray
     logits: np.ndarray
     masks: np.ndarray
+    attribute_p: np.ndarray | None = None
 
 
 def resolve_device(device: str) -> torch.device:
@@ -63,6 +65,11 @@ class Detector:
     def input_size(self) -> int:
         """Side of the square crops `predict` expects."""
         return self.meta.input_size
+
+    @property
+    def has_attributes(self) -> bool:
+        """Whether the model has the attribute head (`Prediction.attribute_p`)."""
+        return self.meta.attribute_head
 
     @property
     def has_masks(self) -> bool:
@@ -105,10 +112,14 @@ class Detector:
             wanted = torch.ones_like(p_fake, dtype=torch.bool) if mask_min_p is None else p_fake >= mask_min_p
             if self.has_masks and bool(wanted.any()):
                 masks[wanted] = self._decode_masks(encoding, logits, wanted)
+            attribute_p = None
+            if encoding.attribute_logits is not None:
+                attribute_p = torch.softmax(encoding.attribute_logits.float(), dim=1).cpu().numpy().astype(np.float32)
         return Prediction(
             p_fake=p_fake.cpu().numpy().astype(np.float32),
             logits=logits.cpu().numpy().astype(np.float32),
             masks=masks.cpu().numpy().astype(np.float32),
+            attribute_p=attribute_p,
         )
 
     def _decode_masks(self, encoding: Encoding, logits: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:

@@ -216,6 +216,20 @@ def sink_panels() -> list[PanelSpec]:
             "Triggering frame arrival to the start event acknowledged by Redis.",
             24,
         ),
+        PanelSpec(
+            "Explanations by result",
+            "timeseries",
+            "ops",
+            ((f"sum by (result) (rate({m.EXPLANATIONS}[$__rate_interval]))", "{{result}}"),),
+            "Alert events explained; anything but ok left an alert's regions empty.",
+        ),
+        PanelSpec(
+            "Explanation time",
+            "timeseries",
+            "s",
+            ((_quantile(m.EXPLAIN_SECONDS, 0.95), "p95"),),
+            "Face mesh and region coverage per alert event, added before the event is published.",
+        ),
     ]
 
 

@@ -83,6 +83,11 @@ def format_alert(alert: Mapping[str, Any]) -> str:
     ]
     if alert.get("reason"):
         parts.append(f"reason={alert['reason']}")
+    if alert.get("explanation"):
+        parts.append(f"what: {alert['explanation']}")
+    regions = alert.get("regions")
+    if isinstance(regions, list) and regions:
+        parts.append("regions " + ",".join(f"{r.get('region')}:{_number(r.get('coverage'))}" for r in regions))
     parts.append(f"alert {alert.get('alert_id', '?')}")
     if alert.get("mask_key"):
         parts.append(f"mask {alert['mask_key']}")

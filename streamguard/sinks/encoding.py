@@ -12,7 +12,12 @@ Entry fields (all strings, JSON where structured; `AlertEntry` writes and reads 
 - ``mask_key``, ``overlay_key``, ``crop_key``: Redis keys of the mask PNG, overlay JPEG and face-crop JPEG
   (``""`` when none); ``history_key``: key of the track's level over time, JSON ``[[unix_ts, level], ...]``
   (``""`` when none) — all with the mask TTL;
-- ``model``: detector version.
+- ``model``: detector version;
+- ``attribute``: what was changed, ``identity``, ``expression`` or ``physical`` (``""`` without an attribute
+  head, and on end events); ``attribute_p``: JSON ``{"identity": p, "expression": p, "physical": p}`` (``""``
+  without); ``regions``: JSON ``[{"region": "mouth", "coverage": 0.82}, ...]``, most covered first (``[]`` when
+  the regions could not be computed, ``""`` on end events); ``explanation``: the same in words
+  (``mouth and lips re-animated``). Entries written before these fields existed read back with them empty.
 
 Operators add ``ack`` and ``dismiss`` entries from the console (`OPERATOR_FIELDS`): ``event``,
 ``alert_id``, ``stream_id``, ``track_id``, ``ts``, ``by`` (who) and ``note``.
@@ -32,15 +37,28 @@ from typing import Any, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from streamguard.errors import AlertEntryError
-from streamguard.types import AlertEvent, AlertPhase, EndReason, Score
+from streamguard.types import (
+    ATTRIBUTES,
+    AlertEvent,
+    AlertPhase,
+    Attribute,
+    EndReason,
+    Explanation,
+    FaceRegion,
+    RegionCoverage,
+    RegionOutline,
+    Score,
+)
 
 OPERATOR_FIELDS: Final[tuple[str, ...]] = ("event", "alert_id", "stream_id", "track_id", "ts", "by", "note")
 INT_FIELDS: Final = frozenset({"track_id", "sequence", "n_samples"})
 FLOAT_FIELDS: Final = frozenset({"ts", "opened_at", "score", "peak_score", "window_s"})
-JSON_FIELDS: Final = frozenset({"bbox", "crop_box", "frame_size"})
+JSON_FIELDS: Final = frozenset({"bbox", "crop_box", "frame_size", "attribute_p", "regions"})
+OPTIONAL_FIELDS: Final = frozenset({"attribute", "attribute_p", "regions", "explanation"})
+"""Fields added after the first release: an entry without them reads back with them empty."""
 _T = TypeVar("_T")
 
 MASK_THRESHOLD: Final = 0.5
@@ -117,16 +135,19 @@ def decode_mask_png(data: bytes) -> npt.NDArray[np.float32]:
     return gray / np.float32(255.0)
 
 
-def overlay_jpeg(crop: npt.NDArray[np.uint8], mask: npt.NDArray[np.floating[Any]]) -> bytes:
-    """The face crop with the manipulated area tinted red, as a JPEG.
+def overlay_jpeg(
+    crop: npt.NDArray[np.uint8], mask: npt.NDArray[np.floating[Any]], outlines: tuple[RegionOutline, ...] = ()
+) -> bytes:
+    """The face crop with the manipulated area tinted red and the named regions outlined, as a JPEG.
 
     Pixels where the mask exceeds 0.5 are blended towards pure red with an opacity proportional to the mask
     (up to `OVERLAY_MAX_ALPHA`); the others keep the crop's colour. A mask of another size than the crop is
-    resized to it first.
+    resized to it first. Each outline is drawn as a one-pixel yellow contour.
 
     Args:
         crop: `(S, S, 3)` uint8 RGB face crop.
         mask: `(H, W)` probabilities in crop space.
+        outlines: Region contours in crop pixels (`streamguard.types.Explanation.outlines`).
 
     Returns:
         JPEG bytes.
@@ -146,9 +167,24 @@ def overlay_jpeg(crop: npt.NDArray[np.uint8], mask: npt.NDArray[np.floating[Any]
     red = np.asarray(OVERLAY_COLOR, dtype=np.float32)
     blended = crop.astype(np.float32) * (1.0 - alpha) + red * alpha
     pixels = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    if outlines:
+        pixels = _draw_outlines(pixels, outlines)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="JPEG", quality=JPEG_QUALITY)
     return buffer.getvalue()
+
+
+OUTLINE_COLOR: Final = (255, 230, 0)
+
+
+def _draw_outlines(pixels: npt.NDArray[np.uint8], outlines: tuple[RegionOutline, ...]) -> npt.NDArray[np.uint8]:
+    image = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(image)
+    for outline in outlines:
+        points = [(int(x), int(y)) for x, y in outline.points]
+        if len(points) >= 2:
+            draw.line([*points, points[0]], fill=OUTLINE_COLOR, width=1)
+    return np.asarray(image)
 
 
 def decode_jpeg(data: bytes) -> npt.NDArray[np.uint8]:
@@ -190,6 +226,10 @@ class AlertEntry:
         crop_key: Key of the face-crop JPEG (``""`` when none).
         history_key: Key of the level history (``""`` when none).
         model: Detector version (``""`` without a scored face).
+        attribute: What the explanation says was changed, None without one or without an attribute head.
+        attribute_p: P(attribute) in `streamguard.types.ATTRIBUTES` order, None without.
+        regions: The regions the mask covers, most covered first; None without an explanation.
+        explanation: The explanation in words (`streamguard.explain.describe`), ``""`` without.
     """
 
     event: AlertPhase
@@ -212,6 +252,10 @@ class AlertEntry:
     crop_key: str
     history_key: str
     model: str
+    attribute: Attribute | None = None
+    attribute_p: tuple[float, ...] | None = None
+    regions: tuple[RegionCoverage, ...] | None = None
+    explanation: str = ""
 
     @classmethod
     def from_event(
@@ -237,6 +281,7 @@ class AlertEntry:
         """
         face_peak = peak if peak is not None else event.peak
         face = face_peak.face if face_peak is not None else None
+        explained = event.explanation
         return cls(
             event=event.phase,
             alert_id=event.alert_id,
@@ -258,6 +303,10 @@ class AlertEntry:
             crop_key=crop_key,
             history_key=history_key,
             model=face_peak.model_version if face_peak is not None else "",
+            attribute=explained.attribute if explained is not None else None,
+            attribute_p=explained.attribute_p if explained is not None else None,
+            regions=explained.regions if explained is not None else None,
+            explanation=explained.summary if explained is not None else "",
         )
 
     def to_fields(self) -> dict[str, str]:
@@ -283,6 +332,10 @@ class AlertEntry:
             "crop_key": self.crop_key,
             "history_key": self.history_key,
             "model": self.model,
+            "attribute": self.attribute.value if self.attribute is not None else "",
+            "attribute_p": _attribute_p_json(self.attribute_p),
+            "regions": _regions_json(self.regions),
+            "explanation": self.explanation,
         }
 
     @classmethod
@@ -296,6 +349,7 @@ class AlertEntry:
                 unknown end reason...); the message names the field and its value.
         """
         text = {decode_text(key): decode_text(value) for key, value in fields.items()}
+        text = {**dict.fromkeys(OPTIONAL_FIELDS, ""), **text}
         missing = [name for name in ALERT_FIELDS if name not in text]
         if missing:
             raise AlertEntryError(f"alerts-stream entry lacks the field(s) {', '.join(missing)}")
@@ -320,10 +374,57 @@ class AlertEntry:
             crop_key=text["crop_key"],
             history_key=text["history_key"],
             model=text["model"],
+            attribute=_parse(text, "attribute", Attribute) if text["attribute"] else None,
+            attribute_p=_parse(text, "attribute_p", _parse_attribute_p) if text["attribute_p"] else None,
+            regions=_parse(text, "regions", _parse_regions) if text["regions"] else None,
+            explanation=text["explanation"],
         )
 
 
 ALERT_FIELDS: Final[tuple[str, ...]] = tuple(field.name for field in dataclasses.fields(AlertEntry))
+
+
+def attribute_p_dict(explanation: Explanation | None) -> dict[str, float]:
+    """``{attribute: p}`` of an explanation, empty without an attribute head."""
+    if explanation is None or explanation.attribute_p is None:
+        return {}
+    return {attribute.value: float(p) for attribute, p in zip(ATTRIBUTES, explanation.attribute_p, strict=True)}
+
+
+def regions_list(explanation: Explanation | None) -> list[dict[str, Any]]:
+    """``[{"region", "coverage"}, ...]`` of an explanation, as the entry's ``regions`` field holds them."""
+    if explanation is None:
+        return []
+    return [{"region": item.region.value, "coverage": item.coverage} for item in explanation.regions]
+
+
+def _attribute_p_json(values: tuple[float, ...] | None) -> str:
+    if values is None:
+        return ""
+    return json.dumps({a.value: round(float(p), 4) for a, p in zip(ATTRIBUTES, values, strict=True)})
+
+
+def _regions_json(regions: tuple[RegionCoverage, ...] | None) -> str:
+    if regions is None:
+        return ""
+    return json.dumps([{"region": item.region.value, "coverage": item.coverage} for item in regions])
+
+
+def _parse_attribute_p(text: str) -> tuple[float, ...]:
+    values = json.loads(text)
+    if not isinstance(values, dict) or set(values) != {a.value for a in ATTRIBUTES}:
+        raise ValueError(f"expected a JSON object with the keys {', '.join(a.value for a in ATTRIBUTES)}")
+    return tuple(float(values[a.value]) for a in ATTRIBUTES)
+
+
+def _parse_regions(text: str) -> tuple[RegionCoverage, ...]:
+    values = json.loads(text)
+    if not isinstance(values, list):
+        raise ValueError("expected a JSON list")
+    try:
+        return tuple(RegionCoverage(FaceRegion(item["region"]), float(item["coverage"])) for item in values)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"expected {{region, coverage}} objects ({e})") from e
 
 
 def decode_entry(raw: Mapping[bytes, bytes] | Mapping[str, str] | Mapping[Any, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import platform
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from streamguard import __version__
+from streamguard.types import ExplainFailure
 
 PREFIX = "streamguard_"
 
@@ -37,6 +38,8 @@ ALERTS = PREFIX + "alerts_total"
 SINK_SPOOL_DEPTH = PREFIX + "sink_spool_depth"
 SINK_DROPPED = PREFIX + "sink_dropped_total"
 SINK_PUBLISHED = PREFIX + "sink_published_total"
+EXPLANATIONS = PREFIX + "explanations_total"
+EXPLAIN_SECONDS = PREFIX + "explain_seconds"
 ACTIVE_TRACKS = PREFIX + "active_tracks"
 OPEN_ALERTS = PREFIX + "open_alerts"
 MODEL_INFO = PREFIX + "model_info"
@@ -61,6 +64,8 @@ METRIC_NAMES: tuple[str, ...] = (
     SINK_SPOOL_DEPTH,
     SINK_DROPPED,
     SINK_PUBLISHED,
+    EXPLANATIONS,
+    EXPLAIN_SECONDS,
     ACTIVE_TRACKS,
     OPEN_ALERTS,
     MODEL_INFO,
@@ -70,6 +75,7 @@ METRIC_NAMES: tuple[str, ...] = (
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 INFERENCE_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 E2E_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+EXPLAIN_SECONDS_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 ALERT_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
 
 STREAM_LABEL = "stream"
@@ -104,6 +110,9 @@ class Metrics:
         sink_dropped: Alert events given up (spool overflow, or left unwritten at shutdown without a disk
             spool).
         sink_published: Alert events written to Redis.
+        explanations: Alert events explained, by result (``ok``, or the `streamguard.types.ExplainFailure`
+            that left their regions empty).
+        explain_seconds: Time to explain one alert event (face mesh, region coverage).
         active_tracks: Face tracks currently followed in the stream.
         open_alerts: Alerts currently open in the stream.
         model_info: Always 1, labelled with the detector version.
@@ -145,6 +154,12 @@ class Metrics:
         self.sink_spool_depth = Gauge(SINK_SPOOL_DEPTH, "Alert events waiting for Redis.", registry=reg)
         self.sink_dropped = Counter(SINK_DROPPED, "Alert events given up by the sink.", registry=reg)
         self.sink_published = Counter(SINK_PUBLISHED, "Alert events written to Redis.", registry=reg)
+        self.explanations = Counter(EXPLANATIONS, "Alert events explained, by result.", ["result"], registry=reg)
+        for result in ("ok", *(failure.value for failure in ExplainFailure)):
+            self.explanations.labels(result=result)  # present at 0 from the start, for rate() and alerting
+        self.explain_seconds = Histogram(
+            EXPLAIN_SECONDS, "Time to explain one alert event.", buckets=EXPLAIN_SECONDS_BUCKETS, registry=reg
+        )
         self.active_tracks = Gauge(ACTIVE_TRACKS, "Face tracks followed.", stream, registry=reg)
         self.open_alerts = Gauge(OPEN_ALERTS, "Alerts open.", stream, registry=reg)
         self.model_info = Gauge(MODEL_INFO, "Detector version (value is always 1).", ["version"], registry=reg)

@@ -113,7 +113,8 @@ def build_record(pending: _PendingAlert) -> SpoolRecord:
     if pending.encode is not None:
         try:
             blobs[mask_key] = mask_png(pending.encode.mask)
-            blobs[overlay_key] = overlay_jpeg(pending.encode.face.pixels, pending.encode.mask)
+            outlines = event.explanation.outlines if event.explanation is not None else ()
+            blobs[overlay_key] = overlay_jpeg(pending.encode.face.pixels, pending.encode.mask, outlines)
             blobs[crop_key] = crop_jpeg(pending.encode.face.pixels)
         except (ValueError, OSError) as e:
             logger.error(

@@ -291,7 +291,6 @@ POOL_ARRAYS = ("crops", "masks", "is_fake", "attributes")
 
 
 def _forge_arrays(dataset: ForgeDataset, n: int, workers: int) -> dict[str, np.ndarray]:
-    dataset.with_labels = True
     loader = DataLoader(Subset(dataset, range(n)), batch_size=32, num_workers=workers)
     crops, masks, is_fake, attributes = [], [], [], []
     with Progress(transient=True) as progress:

@@ -351,7 +351,7 @@ def test_non_finite_score_is_written_as_nan(score: float) -> None:
 
 # -- metrics ----------------------------------------------------------------------------------------------
 
-ALLOWED_LABELS = {"stream", "reason", "event", "version", "python", "le"}
+ALLOWED_LABELS = {"stream", "reason", "event", "version", "python", "le", "result"}
 
 
 def touch_all(metrics: Metrics, stream: str) -> None:

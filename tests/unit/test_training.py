@@ -167,6 +167,7 @@ class _CountingForgeries(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
             "masks": torch.from_numpy(mask),
             "is_fake": torch.tensor(float(index % 2)),
             "has_mask": torch.tensor(True),
+            "attribute": torch.tensor(index % 3 if index % 2 else -1, dtype=torch.long),
         }
 
 
@@ -182,6 +183,7 @@ def test_forged_pool_is_exact_and_forged_only_once(tmp_path: Path) -> None:
         assert np.array_equal(pool.crops[i], (item["images01"] * 255).round().byte().permute(1, 2, 0).numpy())
         assert np.array_equal(pool.masks[i], item["masks"].numpy().astype(np.uint8))
         assert pool.is_fake[i] == bool(i % 2)
+        assert pool.attribute_labels[i] == int(item["attribute"])
     again = _CountingForgeries()
     cached = forged_pool(again, 40, tmp_path, summary, workers=0)  # type: ignore[arg-type]
     assert again.calls == 0 and np.array_equal(cached.crops, pool.crops)

@@ -493,6 +493,9 @@ function fillDetail(v, d) {
 
   const ended = d.ended_at == null ? '—' : `${dateTime(d.ended_at)}${d.reason ? ` (${d.reason})` : ''}`;
   const rows = [
+    ['what', d.explanation || '—'],
+    ['attribute', attributeText(d)],
+    ['regions', regionsText(d.regions)],
     ['peak score', fixed(d.peak_score, 2)],
     ['score at last event', fixed(d.score, 2)],
     ['window', `${fixed(d.window_s, 1)} s`],
@@ -501,7 +504,8 @@ function fillDetail(v, d) {
     ['opened', dateTime(d.opened_at)],
     ['ended', ended],
   ];
-  v.facts.replaceChildren(...rows.map(([k, val]) => el('tr', {}, el('th', {}, k), el('td', {}, val))));
+  v.facts.replaceChildren(...rows.map(([k, val]) =>
+    el('tr', {}, el('th', {}, k), el('td', { 'data-testid': `fact-${k.replaceAll(' ', '-')}` }, val))));
 
   v.plot.replaceChildren(scorePlot(d));
 
@@ -509,6 +513,22 @@ function fillDetail(v, d) {
   v.acks.replaceChildren(...acks.map((a) =>
     el('li', { 'data-event': a.event }, `${a.event} by ${a.by} at ${clock(a.ts)}${a.note ? ` — ${a.note}` : ''}`)));
   v.noAcks.hidden = acks.length > 0;
+}
+
+const ATTRIBUTE_WORDS = { identity: 'identity swap', expression: 'expression', physical: 'appearance edit' };
+
+function attributeText(d) {
+  if (!d.attribute) return '—';
+  const p = d.attribute_p && typeof d.attribute_p === 'object' ? d.attribute_p[d.attribute] : null;
+  const word = ATTRIBUTE_WORDS[d.attribute] ?? d.attribute;
+  return Number.isFinite(p) ? `${word} (${Math.round(p * 100)} %)` : word;
+}
+
+function regionsText(regions) {
+  if (!Array.isArray(regions) || regions.length === 0) return '—';
+  return regions
+    .filter((r) => r && typeof r.region === 'string' && Number.isFinite(r.coverage))
+    .map((r) => `${r.region} ${Math.round(r.coverage * 100)} %`).join(', ');
 }
 
 function niceStep(range, target = 5) {
