@@ -388,26 +388,34 @@ def attribute_p_dict(explanation: Explanation | None) -> dict[str, float]:
     """``{attribute: p}`` of an explanation, empty without an attribute head."""
     if explanation is None or explanation.attribute_p is None:
         return {}
-    return {attribute.value: float(p) for attribute, p in zip(ATTRIBUTES, explanation.attribute_p, strict=True)}
+    return _attribute_p_by_name(explanation.attribute_p)
+
+
+def _attribute_p_by_name(values: tuple[float, ...]) -> dict[str, float]:
+    return {attribute.value: float(p) for attribute, p in zip(ATTRIBUTES, values, strict=True)}
+
+
+def _region_dicts(regions: tuple[RegionCoverage, ...]) -> list[dict[str, Any]]:
+    return [{"region": item.region.value, "coverage": item.coverage} for item in regions]
 
 
 def regions_list(explanation: Explanation | None) -> list[dict[str, Any]]:
     """``[{"region", "coverage"}, ...]`` of an explanation, as the entry's ``regions`` field holds them."""
     if explanation is None:
         return []
-    return [{"region": item.region.value, "coverage": item.coverage} for item in explanation.regions]
+    return _region_dicts(explanation.regions)
 
 
 def _attribute_p_json(values: tuple[float, ...] | None) -> str:
     if values is None:
         return ""
-    return json.dumps({a.value: round(float(p), 4) for a, p in zip(ATTRIBUTES, values, strict=True)})
+    return json.dumps({name: round(p, 4) for name, p in _attribute_p_by_name(values).items()})
 
 
 def _regions_json(regions: tuple[RegionCoverage, ...] | None) -> str:
     if regions is None:
         return ""
-    return json.dumps([{"region": item.region.value, "coverage": item.coverage} for item in regions])
+    return json.dumps(_region_dicts(regions))
 
 
 def _parse_attribute_p(text: str) -> tuple[float, ...]:
