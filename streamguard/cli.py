@@ -167,6 +167,19 @@ def train(
             "train the attribute head only (e.g. deepfakes_dev/train)."
         ),
     ] = None,
+    real_deepfakes: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --forge: real deepfakes and their reals (folder layout, e.g. deepfakes_dev/train; never its "
+            "val) whose crops join every batch, half fakes and half reals."
+        ),
+    ] = None,
+    real_deepfake_rows: Annotated[
+        int, typer.Option(min=2, help="With --real-deepfakes: rows of it added to every batch.")
+    ] = 8,
+    init: Annotated[
+        Path | None, typer.Option(help="With --forge: start from this checkpoint's weights instead of ImageNet's.")
+    ] = None,
     weight_decay: Annotated[float, typer.Option(min=0.0, help="Adam weight decay (reference 5e-4).")] = 5e-4,
     pool: Annotated[
         int, typer.Option(min=0, help="With --forge: forge N items once (cached) and train epochs over them.")
@@ -217,6 +230,7 @@ def train(
                 forge, face_cache, families, steps_per_epoch, pool=pool, paired=paired,
                 extra_real=tuple(extra_real or ()), monitor=monitor, seen_groups=tuple(seen_group or ()),
                 select=tuple(select or ("val_auc",)), attribute_head=attribute_head, attribute_data=attribute_data,
+                real_deepfakes=real_deepfakes, real_deepfake_rows=real_deepfake_rows, init=init,
             )  # fmt: skip
             result = train_model_forged(variant, forge_options, config, out, resume=resume, log=log)
         else:

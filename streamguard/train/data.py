@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from streamguard.model.preprocess import crops_to_tensor
 
@@ -168,3 +168,49 @@ class PairedSampler(Sampler[int]):
         for pair in torch.randperm(self.pairs, generator=self.generator).tolist():
             yield 2 * pair
             yield 2 * pair + 1
+
+
+def endless_batches(data: Dataset[Batch], batch_size: int, seed: int) -> Iterator[Batch]:
+    """Shuffled batches of `data`, reshuffled after every pass, forever.
+
+    A set smaller than one batch is drawn with replacement (dropping the short last batch would yield nothing).
+
+    Raises:
+        ValueError: `data` is empty.
+    """
+    size = len(data)  # type: ignore[arg-type]
+    if size == 0:
+        raise ValueError("cannot draw batches from an empty set")
+    generator = torch.Generator().manual_seed(seed)
+    sampler = RandomSampler(data, replacement=True, num_samples=batch_size, generator=generator)  # type: ignore[arg-type]
+    while True:
+        if size < batch_size:
+            yield from DataLoader(data, batch_size=batch_size, sampler=sampler)
+        else:
+            yield from DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=True, generator=generator)
+
+
+def balanced_batches(crops: CropSet, rows: int, seed: int) -> Iterator[Batch]:
+    """Endless batches of `rows` crops of `crops` (flipped at random), half fakes and half reals.
+
+    Balanced so that the set's own look (a movie clip, a compression level) is never a cue for either class:
+    a set of real deepfakes holds its reals and fakes in whatever ratio its sources gave.
+
+    Raises:
+        ValueError: `crops` lacks fakes or reals, or `rows` < 2.
+    """
+    if rows < 2 or not crops.is_fake.any() or crops.is_fake.all():
+        raise ValueError(f"balanced batches need rows >= 2 and both classes (rows={rows}, {crops.summary()})")
+    half = rows // 2
+    fake_rows, real_rows = crops.subset(crops.is_fake), crops.subset(~crops.is_fake)
+    fakes = endless_batches(CropDataset(fake_rows, augment=True, seed=seed), half, seed)
+    reals = endless_batches(CropDataset(real_rows, augment=True, seed=seed + 1), rows - half, seed + 1)
+    for fake, real in zip(fakes, reals, strict=True):
+        yield concat_batches(fake, real)
+
+
+def concat_batches(first: Batch, second: Batch) -> Batch:
+    """The rows of two batches of the same keys, one after the other."""
+    if first.keys() != second.keys():
+        raise ValueError(f"batches of different keys: {sorted(first)} vs {sorted(second)}")
+    return {key: torch.cat([first[key], second[key]]) for key in first}

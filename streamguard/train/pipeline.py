@@ -20,10 +20,10 @@ from streamguard.errors import CheckpointError, DatasetError, MediaDecodeError
 from streamguard.evaluate.metrics import expected_calibration_error, has_both_classes
 from streamguard.model.calibration import fit_platt
 from streamguard.model.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
-from streamguard.model.factory import build_network
+from streamguard.model.factory import DetectorNetwork, build_network
 from streamguard.model.variants import get_variant
 from streamguard.train.data import Batch, CropDataset, CropSet
-from streamguard.train.loop import FitResult, JsonlLog, TrainConfig, fit, validate
+from streamguard.train.loop import ExtraRows, FitResult, JsonlLog, TrainConfig, fit, validate
 from streamguard.train.monitor import Monitor
 from streamguard.types import ATTRIBUTES
 from streamguard.vision.detection import FaceDetector
@@ -175,6 +175,11 @@ class ForgeOptions:
         attribute_data: Real deepfakes with a ``MANIFEST.csv`` naming each fake's method (e.g.
             ``deepfakes_dev/train``); its fakes of a known attribute train the attribute head only
             (`streamguard.datasets.methods`), never the detection losses.
+        real_deepfakes: Real deepfakes and their real counterparts in the folder layout (e.g.
+            ``deepfakes_dev/train``, never its ``val``) whose crops join every batch and every loss.
+        real_deepfake_rows: Rows of `real_deepfakes` per batch, half fakes and half reals.
+        init: Start from this checkpoint's weights (same layers) instead of the ImageNet encoder: a new
+            attribute head is the only part allowed to start fresh.
     """
 
     real: Path
@@ -190,6 +195,13 @@ class ForgeOptions:
     select: tuple[str, ...] = ("val_auc",)
     attribute_head: bool = False
     attribute_data: Path | None = None
+    real_deepfakes: Path | None = None
+    real_deepfake_rows: int = 8
+    init: Path | None = None
+
+
+REAL_DEEPFAKE_FRAMES = 16
+"""Frames cut from each video of a real-deepfake set (training rows, monitors, calibration alike)."""
 
 
 def labelled_crop_set(root: Path, cache: Path, frames_per_video: int, size: int) -> CropSet:
@@ -217,6 +229,9 @@ def train_model_forged(
     spec = get_variant(variant)
     if options.attribute_data is not None and not options.attribute_head:
         raise ValueError("attribute data trains the attribute head: add the head (--attribute-head)")
+    if options.real_deepfakes is not None and options.monitor is not None:
+        if options.real_deepfakes.resolve() == options.monitor.resolve():
+            raise ValueError(f"{options.monitor} is the monitor: it chooses the epoch and cannot also be trained on")
     data = forge_training_data(
         options.real, options.cache, seed=config.seed, families=options.families, n_val=options.n_val,
         paired=options.paired, size=spec.input_size, extra_real=options.extra_real,
@@ -234,23 +249,51 @@ def train_model_forged(
     monitors: tuple[Monitor, ...] = ()
     attribute_data: Dataset[Batch] | None = None
     if options.attribute_data is not None:
-        labelled = labelled_crop_set(options.attribute_data, options.cache, 16, spec.input_size)
+        labelled = labelled_crop_set(options.attribute_data, options.cache, REAL_DEEPFAKE_FRAMES, spec.input_size)
         rows = labelled.subset(labelled.attribute_labels >= 0)
         attribute_data = CropDataset(rows, augment=True, seed=config.seed)
         summary = {**summary, "attribute_data": {"root": str(options.attribute_data), **rows.summary(),
                                                  "attributes": _attribute_counts(rows)}}  # fmt: skip
     if options.monitor is not None:
-        crops = labelled_crop_set(options.monitor, options.cache, frames_per_video=16, size=spec.input_size)
+        crops = labelled_crop_set(options.monitor, options.cache, REAL_DEEPFAKE_FRAMES, spec.input_size)
         monitors = (Monitor("dev", crops, frozenset(options.seen_groups)),)
         summary = {**summary, "monitor": {"root": str(options.monitor), "seen_groups": list(options.seen_groups),
                                           **crops.summary()}}  # fmt: skip
+    extra_rows = None
+    if options.real_deepfakes is not None:
+        crops = labelled_crop_set(options.real_deepfakes, options.cache, REAL_DEEPFAKE_FRAMES, spec.input_size)
+        extra_rows = ExtraRows(crops, options.real_deepfake_rows)
+        rows_summary = {"root": str(options.real_deepfakes), "rows_per_step": options.real_deepfake_rows}
+        summary = {**summary, "real_deepfakes": {**rows_summary, **crops.summary()}}
     torch.manual_seed(config.seed)
-    model = build_network(spec, attribute_head=options.attribute_head)
+    model = build_network(spec, pretrained=options.init is None, attribute_head=options.attribute_head)
+    if options.init is not None:
+        load_initial_weights(model, options.init)
+        summary = {**summary, "init": str(options.init)}
     return fit(
         model, train_data, CropSet(**data.val), config, out, training_meta=summary, resume=resume,
         log=JsonlLog(log or out.with_name(out.name + ".log.jsonl")), monitors=monitors, select=options.select,
-        attribute_data=attribute_data,
+        attribute_data=attribute_data, extra_rows=extra_rows,
     )  # fmt: skip
+
+
+def load_initial_weights(model: DetectorNetwork, init: Path) -> None:
+    """Copy a checkpoint's weights into `model`; only an attribute head the checkpoint lacks may stay fresh.
+
+    Raises:
+        CheckpointError: The checkpoint's weights do not fit `model` (another backbone, missing layers).
+    """
+    source, _ = load_checkpoint(init)
+    try:
+        result = model.load_state_dict(source.state_dict(), strict=False)
+    except RuntimeError as e:  # shapes that do not fit
+        raise CheckpointError(f"{init}: its weights do not fit {model.spec.name!r}: {e}") from e
+    missing = [k for k in result.missing_keys if not k.startswith("attribute_head.")]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(
+            f"{init}: its weights do not fit {model.spec.name!r} (missing {missing[:5]},"
+            f" unexpected {result.unexpected_keys[:5]})"
+        )
 
 
 def _attribute_counts(crops: CropSet) -> dict[str, int]:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from streamguard.errors import CheckpointError
 from streamguard.model import YNetOutput, YShapedAutoencoder, get_variant, load_checkpoint
-from streamguard.train.data import CropDataset, CropSet
-from streamguard.train.loop import JsonlLog, TrainConfig, fit, learning_rate, state_path, validate
+from streamguard.train.data import CropDataset, CropSet, balanced_batches
+from streamguard.train.loop import ExtraRows, JsonlLog, TrainConfig, fit, learning_rate, state_path, validate
 from streamguard.train.monitor import Monitor
+from streamguard.train.pipeline import ForgeOptions, load_initial_weights, train_model_forged
 
 
 def synthetic_crops(n: int = 16, size: int = 64, seed: int = 0) -> CropSet:
@@ -244,3 +247,52 @@ def test_a_resumed_run_draws_a_new_order_not_the_first_epochs_again() -> None:
 
     assert order(0) == order(0) and order(4) == order(4)
     assert order(4) != order(0)
+
+
+def test_balanced_batches_hold_half_fakes_half_reals_whatever_the_set_ratio() -> None:
+    crops = synthetic_crops(20)
+    crops = crops.subset(np.array([i for i in range(20) if i % 2 == 1 or i < 4]))  # 10 fakes, 2 reals
+    batches = list(itertools.islice(balanced_batches(crops, 6, seed=0), 5))
+    assert all(b["images01"].shape[0] == 6 and b["is_fake"].tolist() == [1, 1, 1, 0, 0, 0] for b in batches)
+    assert {"images01", "masks", "is_fake", "has_mask", "attribute"} == set(batches[0])
+    with pytest.raises(ValueError, match="both classes"):
+        next(balanced_batches(crops.subset(crops.is_fake), 6, seed=0))
+
+
+def test_extra_rows_join_every_batch_and_every_loss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import streamguard.train.loop as loop
+
+    seen: list[int] = []
+    original = loop._step_loss
+
+    def spy(model: Any, batch: dict[str, torch.Tensor], device: Any, extra: Any) -> Any:
+        seen.append(len(batch["is_fake"]))
+        return original(model, batch, device, extra)
+
+    monkeypatch.setattr(loop, "_step_loss", spy)
+    crops, real_deepfakes = synthetic_crops(8), synthetic_crops(10, seed=3)
+    fit(YShapedAutoencoder(get_variant("ft")), CropDataset(crops), crops,
+        TrainConfig(epochs=1, batch_size=4, device="cpu"), tmp_path / "c.pt", training_meta={},
+        extra_rows=ExtraRows(real_deepfakes, rows=4))  # fmt: skip
+    assert seen == [4 + 4, 4 + 4]
+
+
+def test_init_weights_come_from_a_checkpoint_and_another_architecture_is_refused(tmp_path: Path) -> None:
+    crops = synthetic_crops(8)
+    torch.manual_seed(0)
+    fit(YShapedAutoencoder(get_variant("proposed_new")), CropDataset(crops), crops,
+        TrainConfig(epochs=1, batch_size=8, device="cpu"), tmp_path / "c.pt", training_meta={})  # fmt: skip
+    trained, _ = load_checkpoint(tmp_path / "c.pt")
+    fresh = YShapedAutoencoder(get_variant("proposed_new"), attribute_head=True)
+    load_initial_weights(fresh, tmp_path / "c.pt")
+    for name, tensor in trained.state_dict().items():
+        assert torch.equal(fresh.state_dict()[name], tensor), name
+    with pytest.raises(CheckpointError, match="do not fit 'ft'"):
+        load_initial_weights(YShapedAutoencoder(get_variant("ft")), tmp_path / "c.pt")
+
+
+def test_the_monitor_cannot_also_be_trained_on(tmp_path: Path) -> None:
+    options = ForgeOptions(tmp_path / "faces", tmp_path / "cache", monitor=tmp_path / "dev" / "val",
+                           real_deepfakes=tmp_path / "dev" / ".." / "dev" / "val")  # fmt: skip
+    with pytest.raises(ValueError, match="cannot also be trained on"):
+        train_model_forged("ft", options, TrainConfig(epochs=1), tmp_path / "c.pt")
