@@ -191,6 +191,15 @@ class EndReason(enum.StrEnum):
     STREAM_REMOVED = "stream_removed"
 
 
+class RefusalReason(enum.StrEnum):
+    """Why the runtime API or WHIP refused a request (the ``reason`` label of ``streamguard_api_refused_total``)."""
+
+    UNAUTHORIZED = "unauthorized"
+    SCHEME_NOT_ALLOWED = "scheme_not_allowed"
+    HOST_NOT_ALLOWED = "host_not_allowed"
+    PATH_NOT_ALLOWED = "path_not_allowed"
+
+
 class AlertPhase(enum.StrEnum):
     """Lifecycle of an alert, one Redis stream entry per event."""
 

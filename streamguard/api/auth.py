@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -30,12 +30,15 @@ def token_matches(presented: str, accepted: list[str]) -> bool:
     return matched
 
 
-def bearer_middleware(token: str | None, stream_tokens: Mapping[str, str]) -> Middleware:
+def bearer_middleware(
+    token: str | None, stream_tokens: Mapping[str, str], on_refused: Callable[[], None] = lambda: None
+) -> Middleware:
     """Require a bearer token on ``/api/*`` and ``/whip/*`` (except the OpenAPI document and CORS pre-flights).
 
     Args:
         token: The token accepted everywhere; ``None``: no global token.
         stream_tokens: Tokens accepted on ``/whip/{stream_id}...`` of one stream besides `token`.
+        on_refused: Called for every request refused for its token (missing or wrong).
 
     Returns:
         An aiohttp middleware; a request without an accepted token gets ``401`` with ``WWW-Authenticate``.
@@ -54,8 +57,10 @@ def bearer_middleware(token: str | None, stream_tokens: Mapping[str, str]) -> Mi
             return await handler(request)
         presented = bearer_token(request.headers.get("Authorization"))
         if presented is None:
+            on_refused()
             raise _unauthorized(f'Bearer realm="{REALM}"', "a bearer token is required")
         if not token_matches(presented, accepted):
+            on_refused()
             raise _unauthorized(f'Bearer realm="{REALM}", error="invalid_token"', "invalid bearer token")
         return await handler(request)
 

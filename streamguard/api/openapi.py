@@ -32,6 +32,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     descriptions = {
         400: "Malformed request (the reason is in `error`).",
         401: "Missing or invalid bearer token (`WWW-Authenticate: Bearer`).",
+        403: "The stream's URL is outside the allowlist (`api.allowed_url_schemes`, `_hosts`, `_path_roots`).",
         404: "No such stream or session.",
         409: "Conflict: id taken, wrong stream kind, or the stream already has a publisher (`Retry-After`).",
         413: "SDP offer larger than `api.max_sdp_bytes`.",
@@ -61,7 +62,7 @@ def _stream_paths() -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StreamConfig"}}},
                 },
-                "responses": {"201": _json(stream, "The stream was started."), **_errors(400, 401, 409, 422)},
+                "responses": {"201": _json(stream, "The stream was started."), **_errors(400, 401, 403, 409, 422)},
             },
         },
         "/api/streams/{stream_id}": {

@@ -10,10 +10,15 @@ from aiohttp import web
 from streamguard import __version__
 from streamguard.api.auth import bearer_middleware
 from streamguard.api.openapi import OPENAPI_PATH, openapi_document
+from streamguard.api.policy import StreamPolicy
 from streamguard.api.registry import StreamRegistry
-from streamguard.api.streams import RuntimeStreamStore, StreamRoutes
+from streamguard.api.streams import RefusalCounter, RuntimeStreamStore, StreamRoutes
 from streamguard.api.whip import WhipEndpoint
 from streamguard.config import ApiConfig
+from streamguard.config.api import TOKEN_ENV
+from streamguard.config.server import parse_listen
+from streamguard.errors import ConfigError
+from streamguard.types import RefusalReason
 
 logger = logging.getLogger(__name__)
 
@@ -25,20 +30,29 @@ class RuntimeApi:
         registry: The streams the API manages (the daemon).
         config: The ``api`` section.
         data_dir: The daemon's data folder (where runtime streams persist by default).
+        on_refused: Counts refused requests by reason (``streamguard_api_refused_total``).
     """
 
-    def __init__(self, registry: StreamRegistry, config: ApiConfig, data_dir: Path) -> None:
+    def __init__(
+        self, registry: StreamRegistry, config: ApiConfig, data_dir: Path, on_refused: RefusalCounter = lambda _: None
+    ) -> None:
         self.config = config
+        self.on_refused = on_refused
         self.whip = WhipEndpoint(registry, config)
         store = RuntimeStreamStore(config.resolved_streams_file(data_dir))
-        self.streams = StreamRoutes(registry, store, self.whip.session_count, self.whip.end_stream_sessions)
+        self.streams = StreamRoutes(
+            registry, store, self.whip.session_count, self.whip.end_stream_sessions,
+            StreamPolicy.from_config(config), on_refused,
+        )  # fmt: skip
         self._document = openapi_document(__version__)
 
     def install(self, app: web.Application) -> None:
         """Add the middleware and routes to `app`."""
         token = self.config.resolved_token()
         stream_tokens = {sid: secret.get_secret_value() for sid, secret in self.config.stream_tokens.items()}
-        app.middlewares.append(bearer_middleware(token, stream_tokens))
+        app.middlewares.append(
+            bearer_middleware(token, stream_tokens, lambda: self.on_refused(RefusalReason.UNAUTHORIZED))
+        )
         app.router.add_get(OPENAPI_PATH, self.openapi)
         self.streams.install(app)
         self.whip.install(app)
@@ -56,3 +70,23 @@ class RuntimeApi:
     async def close(self) -> None:
         """End every WHIP session."""
         await self.whip.close()
+
+
+def check_exposure(listen: str, config: ApiConfig) -> None:
+    """Refuse to serve the API, WHIP and the console without a token on an address others can reach.
+
+    Raises:
+        ConfigError: `listen` is not a loopback address, no token is set and ``api.allow_unauthenticated``
+            is false.
+    """
+    try:
+        host, _ = parse_listen(listen)
+    except ValueError as e:
+        raise ConfigError(f"server.listen: {e}") from e
+    if config.requires_token_for(host):
+        raise ConfigError(
+            f"server.listen {listen} is reachable from other machines and no API token is set: anyone reaching "
+            "it could add streams, publish WHIP video and open the console. Set api.token (or the "
+            f"{TOKEN_ENV} environment variable, or api.token_file), or set api.allow_unauthenticated: true "
+            "to serve without authentication"
+        )

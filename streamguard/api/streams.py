@@ -18,15 +18,18 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from streamguard.api.errors import json_error
+from streamguard.api.policy import StreamPolicy
 from streamguard.api.registry import StreamRegistry, StreamSnapshot
 from streamguard.config import StreamConfig
 from streamguard.errors import ConfigError
 from streamguard.redaction import redact_url
+from streamguard.types import RefusalReason
 
 logger = logging.getLogger(__name__)
 
 SessionCounter = Callable[[str], int]
 SessionEnder = Callable[[str], Awaitable[None]]
+RefusalCounter = Callable[[RefusalReason], None]
 
 
 class RuntimeStreamStore:
@@ -73,15 +76,25 @@ class StreamRoutes:
         store: Where runtime streams persist.
         sessions: Counts the WHIP sessions of a stream.
         end_sessions: Ends the WHIP sessions of a stream (before it is removed).
+        policy: The allowlist every added (and restored) stream must pass.
+        on_refused: Counts a stream refused by the policy.
     """
 
     def __init__(
-        self, registry: StreamRegistry, store: RuntimeStreamStore, sessions: SessionCounter, end_sessions: SessionEnder
+        self,
+        registry: StreamRegistry,
+        store: RuntimeStreamStore,
+        sessions: SessionCounter,
+        end_sessions: SessionEnder,
+        policy: StreamPolicy,
+        on_refused: RefusalCounter,
     ) -> None:
         self._registry = registry
         self._store = store
         self._sessions = sessions
         self._end_sessions = end_sessions
+        self._policy = policy
+        self._on_refused = on_refused
         self.runtime: dict[str, StreamConfig] = {}
 
     def install(self, app: web.Application) -> None:
@@ -96,6 +109,11 @@ class StreamRoutes:
         for stream in self._store.load():
             if self._registry.snapshot(stream.id) is not None:
                 logger.warning("runtime stream %s: skipped, the configuration defines it", stream.id)
+                continue
+            refusal = self._policy.refusal(stream)
+            if refusal is not None:
+                self._on_refused(refusal.reason)
+                logger.warning("runtime stream %s: not restored: %s", stream.id, refusal.message)
                 continue
             try:
                 await self._registry.add_stream(stream)
@@ -129,6 +147,10 @@ class StreamRoutes:
             stream = StreamConfig.model_validate(body)
         except ValidationError as e:
             raise json_error(web.HTTPUnprocessableEntity, "invalid stream", detail=_problems(e)) from e
+        refusal = self._policy.refusal(stream)
+        if refusal is not None:
+            self._on_refused(refusal.reason)
+            raise json_error(web.HTTPForbidden, refusal.message, detail=[{"field": "url", "message": refusal.reason}])
         if self._registry.snapshot(stream.id) is not None:
             raise json_error(web.HTTPConflict, f"a stream with id {stream.id!r} is already running")
         try:

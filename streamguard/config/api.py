@@ -5,17 +5,21 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from streamguard.config.base import StrictModel
+from streamguard.config.server import is_loopback_host
 from streamguard.config.streams import STREAM_ID_PATTERN
+from streamguard.errors import ConfigError
 
 TOKEN_ENV = "STREAMGUARD_API_TOKEN"  # noqa: S105 - the variable's name, not a secret
 """Environment variable read for the bearer token when ``api.token`` is not set."""
 DEFAULT_STREAMS_FILE = "streams.json"
 _STREAM_ID = re.compile(STREAM_ID_PATTERN)
+_HOST_PATTERN = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 
 
 class IceServerConfig(StrictModel):
@@ -83,6 +87,15 @@ class WebRtcConfig(StrictModel):
         return self
 
 
+class RemoteScheme(StrEnum):
+    """URL schemes a stream added through the API may use (local files are governed by ``allowed_path_roots``)."""
+
+    RTSP = "rtsp"
+    RTSPS = "rtsps"
+    HTTP = "http"
+    HTTPS = "https"
+
+
 class ApiConfig(StrictModel):
     """The runtime stream API (``/api/streams``) and WHIP ingest (``/whip/{stream_id}``)."""
 
@@ -92,6 +105,10 @@ class ApiConfig(StrictModel):
             "Bearer token required on /api/* and /whip/*; unset: the STREAMGUARD_API_TOKEN environment "
             "variable, else no authentication (bind the server to localhost then)."
         ),
+    )
+    token_file: Path | None = Field(
+        default=None,
+        description="File holding the bearer token (e.g. a mounted Kubernetes Secret); read at start-up.",
     )
     stream_tokens: dict[str, SecretStr] = Field(
         default_factory=dict,
@@ -112,6 +129,28 @@ class ApiConfig(StrictModel):
         description="Where streams added through the API are kept across restarts; default data_dir/streams.json.",
     )
     webrtc: WebRtcConfig = Field(default_factory=WebRtcConfig, description="WebRTC connection settings.")
+    allow_unauthenticated: bool = Field(
+        default=False,
+        description=(
+            "Serve the API, WHIP and the console without a token on a non-loopback `server.listen` (refused at "
+            "start-up otherwise: anyone who reaches the port could add streams and publish video)."
+        ),
+    )
+    allowed_url_schemes: list[RemoteScheme] = Field(
+        default_factory=lambda: [RemoteScheme.RTSP, RemoteScheme.RTSPS],
+        description="URL schemes of streams added through the API (http/https are off by default: request forgery).",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Hosts that streams added through the API may name: IP addresses, CIDR blocks (10.1.0.0/16), exact "
+            "host names or *.suffix patterns; empty: any host. Names are matched as written, never resolved."
+        ),
+    )
+    allowed_path_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders whose files streams added through the API may read; empty (default): no local files.",
+    )
 
     @field_validator("token")
     @classmethod
@@ -119,6 +158,15 @@ class ApiConfig(StrictModel):
         if token is not None and not token.get_secret_value().strip():
             raise ValueError("must not be empty (leave `token` out to disable authentication)")
         return token
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, hosts: list[str]) -> list[str]:
+        cleaned = [host.strip().lower() for host in hosts]
+        for host in cleaned:
+            if not (_is_network(host) or _HOST_PATTERN.fullmatch(host)):
+                raise ValueError(f"{host!r} is not an IP address, a CIDR block, a host name or a *.suffix pattern")
+        return cleaned
 
     @field_validator("stream_tokens")
     @classmethod
@@ -130,13 +178,44 @@ class ApiConfig(StrictModel):
                 raise ValueError(f"the token of {stream_id!r} must not be empty")
         return tokens
 
+    @model_validator(mode="after")
+    def _one_token_source(self) -> ApiConfig:
+        if self.token is not None and self.token_file is not None:
+            raise ValueError("set token or token_file, not both")
+        return self
+
     def resolved_token(self, environ: dict[str, str] | None = None) -> str | None:
-        """The bearer token: ``token``, else a non-empty ``STREAMGUARD_API_TOKEN``, else ``None``."""
+        """The bearer token: ``token``, else ``token_file``'s content, else a non-empty ``STREAMGUARD_API_TOKEN``.
+
+        Raises:
+            ConfigError: ``token_file`` cannot be read or is empty (its content is never shown).
+        """
         if self.token is not None:
             return self.token.get_secret_value()
+        if self.token_file is not None:
+            try:
+                token = self.token_file.read_text().strip()
+            except OSError as e:
+                raise ConfigError(f"api.token_file: cannot read {self.token_file}: {e.strerror}") from e
+            if not token:
+                raise ConfigError(f"api.token_file: {self.token_file} is empty")
+            return token
         value = (os.environ if environ is None else environ).get(TOKEN_ENV, "")
         return value or None
+
+    def requires_token_for(self, listen_host: str, environ: dict[str, str] | None = None) -> bool:
+        """Whether serving on `listen_host` without a token must be refused (non-loopback, no opt-out)."""
+        exposed = not is_loopback_host(listen_host)
+        return exposed and not self.allow_unauthenticated and self.resolved_token(environ) is None
 
     def resolved_streams_file(self, data_dir: Path) -> Path:
         """Where runtime-added streams are stored."""
         return self.streams_file if self.streams_file is not None else data_dir / DEFAULT_STREAMS_FILE
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamguard.api.registry import StreamSnapshot
-from streamguard.api.runtime import RuntimeApi
+from streamguard.api.runtime import RuntimeApi, check_exposure
 from streamguard.api.server import HttpServer, build_app
 from streamguard.config import DaemonConfig, ResolvedStream, StreamConfig
 from streamguard.console import Console
@@ -127,6 +127,7 @@ class Daemon:
                 before any stream starts).
         """
         cfg = self.config
+        check_exposure(cfg.server.listen, cfg.api)  # before anything slow: a refused start fails at once
         configure_torch_threads(cfg.inference.torch_threads)
         detector = await self._load_detector()
         self.metrics.set_model_version(detector.version)
@@ -145,7 +146,9 @@ class Daemon:
             self._explainer = Explainer(self.metrics, min_coverage=cfg.explain.min_coverage)
         await self._start_sink()
         app = build_app(self.readiness, self.metrics.render)
-        self.api = RuntimeApi(self, cfg.api, cfg.data_dir)
+        self.api = RuntimeApi(
+            self, cfg.api, cfg.data_dir, lambda reason: self.metrics.api_refused.labels(reason=reason.value).inc()
+        )
         self.api.install(app)
         if cfg.console.enabled:
             self.console = Console(self, cfg)

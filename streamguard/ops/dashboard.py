@@ -103,6 +103,14 @@ def fleet_panels() -> list[PanelSpec]:
             "Alert start/update/end events per second.",
         ),
         PanelSpec("Open alerts by stream", "timeseries", "short", ((f"{m.OPEN_ALERTS}{{{SEL}}}", "{{stream}}"),)),
+        PanelSpec(
+            "API requests refused",
+            "timeseries",
+            "ops",
+            ((f"sum by (reason) (rate({m.API_REFUSED}[$__rate_interval]))", "{{reason}}"),),
+            "Stream API and WHIP requests refused: a wrong or missing token, or a stream URL outside the allowlist.",
+            24,
+        ),
     ]
 
 

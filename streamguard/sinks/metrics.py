@@ -16,7 +16,7 @@ import platform
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from streamguard import __version__
-from streamguard.types import ExplainFailure
+from streamguard.types import ExplainFailure, RefusalReason
 
 PREFIX = "streamguard_"
 
@@ -44,6 +44,7 @@ ACTIVE_TRACKS = PREFIX + "active_tracks"
 OPEN_ALERTS = PREFIX + "open_alerts"
 MODEL_INFO = PREFIX + "model_info"
 BUILD_INFO = PREFIX + "build_info"
+API_REFUSED = PREFIX + "api_refused_total"
 
 METRIC_NAMES: tuple[str, ...] = (
     FRAMES_DECODED,
@@ -70,6 +71,7 @@ METRIC_NAMES: tuple[str, ...] = (
     OPEN_ALERTS,
     MODEL_INFO,
     BUILD_INFO,
+    API_REFUSED,
 )
 
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -162,6 +164,9 @@ class Metrics:
         )
         self.active_tracks = Gauge(ACTIVE_TRACKS, "Face tracks followed.", stream, registry=reg)
         self.open_alerts = Gauge(OPEN_ALERTS, "Alerts open.", stream, registry=reg)
+        self.api_refused = Counter(API_REFUSED, "API and WHIP requests refused, by reason.", ["reason"], registry=reg)
+        for reason in RefusalReason:
+            self.api_refused.labels(reason=reason.value)
         self.model_info = Gauge(MODEL_INFO, "Detector version (value is always 1).", ["version"], registry=reg)
         self.build_info = Gauge(BUILD_INFO, "Build (value is always 1).", ["version", "python"], registry=reg)
         self.build_info.labels(version=__version__, python=platform.python_version()).set(1)

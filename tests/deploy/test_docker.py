@@ -157,6 +157,8 @@ def test_user_port_healthcheck_and_config_agree(dockerfile: Path, monkeypatch: p
     monkeypatch.delenv("STREAMGUARD_MODEL", raising=False)
     config = load_config(DEPLOY / "docker" / "streamguard.yaml", environ={"STREAMGUARD_REDIS_URL": "redis://r:6379/0"})
     assert config.server.port == port and config.server.host == "0.0.0.0"  # noqa: S104 - a container listens on all
+    assert config.api.requires_token_for(config.server.host, environ={}) is True  # no token, no start
+    assert config.api.requires_token_for(config.server.host, environ={"STREAMGUARD_API_TOKEN": "t"}) is False
     m = re.search(r"PYTHON_IMAGE=python:(\d+\.\d+)", dockerfile.read_text())
     if m is not None:
         assert m.group(1) == "3.11"

@@ -146,6 +146,10 @@ def test_kubernetes_config_and_env_agree(variant: str, tmp_path: Path) -> None:
     data = next(m for m in main["volumeMounts"] if m["name"] == "data")
     assert str(config.data_dir) == data["mountPath"]
     assert config.inference.device == env["STREAMGUARD_DEVICE"]["value"]
+    # It listens on every interface, so it must find its API token (in the Secret) or refuse to start.
+    assert not config.server.host.startswith("127.")
+    assert config.api.requires_token_for(config.server.host, environ=secret_env) is False
+    assert config.api.requires_token_for(config.server.host, environ={}) is True
 
 
 def test_cpu_and_gpu_statefulsets_differ_only_in_image_device_and_resources() -> None:
@@ -203,6 +207,8 @@ def test_compose_references_resolve() -> None:
     port = config.server.port
     assert f"{port}:{port}" in sg["ports"]
     assert str(config.inference.model) == sg["environment"]["STREAMGUARD_MODEL"]
+    assert config.api.requires_token_for(config.server.host, environ=sg["environment"]) is False
+    assert sg["environment"]["STREAMGUARD_API_TOKEN"].startswith("${STREAMGUARD_API_TOKEN:?")  # compose insists
     demo = config.streams[0]
     assert demo.url is not None and any(demo.url.startswith(target) for target in mounted)
     demo_args = services["demo-source"]["command"]

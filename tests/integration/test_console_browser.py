@@ -67,7 +67,7 @@ def console_config(tmp_path: Path, redis_url: str, model: Path) -> DaemonConfig:
             "redis": {"url": redis_url},
             "server": {"listen": "127.0.0.1:0"},
             "data_dir": str(tmp_path / "data"),
-            "api": {"token": TOKEN},
+            "api": {"token": TOKEN, "allowed_path_roots": [str(tmp_path)]},
             "console": {"preview_fps": 4},
         }
     )

@@ -35,7 +35,7 @@ def api_config(tmp_path: Path, redis_url: str, model: Path, **api: Any) -> Daemo
             "redis": {"url": redis_url},
             "server": {"listen": "127.0.0.1:0"},
             "data_dir": str(tmp_path / "data"),
-            "api": {"token": TOKEN, **api},
+            "api": {"token": TOKEN, "allowed_path_roots": [str(tmp_path)], **api},
         }
     )
 
@@ -104,6 +104,23 @@ async def test_add_remove_restart_and_cli(tmp_path: Path, demo_model_path: Path,
             assert field in [d["field"] for d in problem["detail"]], (body, problem)
             assert "hunter2" not in json.dumps(problem)
         assert (await call("POST", f"{api}/api/streams", "{not json"))[0] == 400
+
+        # Outside the allowlist: 403 with the reason (never the URL), counted by reason.
+        refused = [
+            ({"id": "f", "url": "/etc/hostname"}, "path_not_allowed"),
+            ({"id": "g", "url": f"{tmp_path}/../../etc/hostname"}, "path_not_allowed"),
+            ({"id": "h", "url": "http://169.254.169.254/latest/meta-data"}, "scheme_not_allowed"),
+            ({"id": "i", "url": "file:///etc/hostname"}, "path_not_allowed"),
+        ]
+        for body, reason in refused:
+            status, problem = await call("POST", f"{api}/api/streams", body)
+            assert status == 403 and problem["detail"] == [{"field": "url", "message": reason}], (body, problem)
+            assert "169.254" not in problem["error"] and "/etc" not in problem["error"]
+        metrics = (await call("GET", f"{api}/metrics", headers={}))[1]
+        assert 'streamguard_api_refused_total{reason="path_not_allowed"} 3.0' in metrics
+        assert 'streamguard_api_refused_total{reason="scheme_not_allowed"} 1.0' in metrics
+        assert 'streamguard_api_refused_total{reason="unauthorized"} 1.0' in metrics
+        assert set(daemon.streams) == {"lobby"}
 
         # Frames flow and the forged stream alerts.
         async def analysed() -> bool:
@@ -185,7 +202,8 @@ async def test_api_fuzzed_from_its_openapi_document_gives_no_5xx(
             return build_source(stream, on_event)
         return PushSource(stream.id, "fuzz://offline", on_event=on_event)
 
-    config = api_config(tmp_path, redis_server.url, demo_model_path, dynamic_streams=True, max_sessions=4)
+    every_url = {"allowed_url_schemes": ["rtsp", "rtsps", "http", "https"], "allowed_path_roots": ["/"]}
+    config = api_config(tmp_path, redis_server.url, demo_model_path, dynamic_streams=True, max_sessions=4, **every_url)
     daemon = Daemon(config, detector=Detector.load(demo_model_path, device="cpu"), source_factory=offline_source)
     await daemon.start()
     assert daemon.server is not None

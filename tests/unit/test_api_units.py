@@ -10,9 +10,14 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from streamguard.api.auth import bearer_middleware, bearer_token, token_matches
 from streamguard.api.openapi import openapi_document
+from streamguard.api.policy import StreamPolicy
+from streamguard.api.runtime import check_exposure
 from streamguard.api.streams import RuntimeStreamStore
 from streamguard.api.whip import OfferError, check_offer
 from streamguard.config import ApiConfig, StreamConfig
+from streamguard.config.api import TOKEN_ENV
+from streamguard.errors import ConfigError
+from streamguard.types import RefusalReason
 
 OFFER = (
     "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
@@ -122,3 +127,95 @@ def test_udp_port_range_needs_both_ends_in_order() -> None:
             assert "udp_port" in str(e)
         else:
             raise AssertionError(f"accepted {bad}")
+
+
+def _policy(**api: object) -> StreamPolicy:
+    return StreamPolicy.from_config(ApiConfig.model_validate(api))
+
+
+def _refusal(policy: StreamPolicy, url: str) -> RefusalReason | None:
+    refusal = policy.refusal(StreamConfig(id="s", url=url))
+    if refusal is not None:
+        assert "hunter2" not in refusal.message  # the URL's credentials never reach the caller
+    return None if refusal is None else refusal.reason
+
+
+def test_default_policy_allows_rtsp_anywhere_and_nothing_local_or_http() -> None:
+    policy = _policy()
+    assert _refusal(policy, "rtsp://u:hunter2@10.0.0.5/live") is None
+    assert _refusal(policy, "rtsps://cam.example.com/live") is None
+    assert _refusal(policy, "http://169.254.169.254/latest/meta-data") == RefusalReason.SCHEME_NOT_ALLOWED
+    assert _refusal(policy, "https://u:hunter2@internal/x.mp4") == RefusalReason.SCHEME_NOT_ALLOWED
+    assert _refusal(policy, "/etc/passwd") == RefusalReason.PATH_NOT_ALLOWED
+    assert _refusal(policy, "file:///etc/passwd") == RefusalReason.PATH_NOT_ALLOWED
+    assert policy.refusal(StreamConfig(id="w", type="webrtc")) is None  # pushed to us: nothing is fetched
+
+
+def test_hosts_match_networks_names_and_suffixes_never_by_resolving() -> None:
+    policy = _policy(allowed_hosts=["10.1.0.0/16", "cam1.local", "*.cams.example.com", "::1"])
+    assert _refusal(policy, "rtsp://10.1.2.3/live") is None
+    assert _refusal(policy, "rtsp://[::1]:8554/live") is None
+    assert _refusal(policy, "rtsp://CAM1.local/live") is None
+    assert _refusal(policy, "rtsp://a.cams.example.com/live") is None
+    assert _refusal(policy, "rtsp://10.2.0.1/live") == RefusalReason.HOST_NOT_ALLOWED
+    assert _refusal(policy, "rtsp://cams.example.com.evil.net/live") == RefusalReason.HOST_NOT_ALLOWED
+    assert _refusal(policy, "rtsp://localhost/live") == RefusalReason.HOST_NOT_ALLOWED  # a name, not resolved
+    with pytest.raises(ValueError, match="not an IP address"):
+        ApiConfig(allowed_hosts=["rtsp://x"])
+
+
+def test_local_files_only_under_the_roots_after_resolving_links_and_dots(tmp_path: Path) -> None:
+    root, outside = tmp_path / "media", tmp_path / "secret"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "x.mp4").write_bytes(b"")
+    (root / "link.mp4").symlink_to(outside / "x.mp4")
+    policy = _policy(allowed_path_roots=[str(root)])
+    assert _refusal(policy, f"{root}/clip.mp4?loop=1") is None
+    assert _refusal(policy, f"file://{root}/clip.mp4") is None
+    assert _refusal(policy, f"{root}/../secret/x.mp4") == RefusalReason.PATH_NOT_ALLOWED
+    assert _refusal(policy, f"{root}/link.mp4") == RefusalReason.PATH_NOT_ALLOWED
+    assert _refusal(policy, f"{root}/clip.mp4?colour=red") == RefusalReason.PATH_NOT_ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("listen", "api", "environ", "refused"),
+    [
+        ("0.0.0.0:8080", {}, {}, True),
+        ("[::]:8080", {}, {}, True),
+        ("cams.internal:8080", {}, {}, True),
+        ("0.0.0.0:8080", {"allow_unauthenticated": True}, {}, False),
+        ("0.0.0.0:8080", {"token": "t0k"}, {}, False),
+        ("0.0.0.0:8080", {}, {TOKEN_ENV: "t0k"}, False),
+        ("127.0.0.1:8080", {}, {}, False),
+        ("127.8.0.1:8080", {}, {}, False),
+        ("localhost:8080", {}, {}, False),
+        ("[::1]:8080", {}, {}, False),
+    ],
+)
+def test_an_exposed_listener_needs_a_token_or_an_explicit_opt_out(
+    listen: str, api: dict[str, object], environ: dict[str, str], refused: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    config = ApiConfig.model_validate(api)
+    if refused:
+        with pytest.raises(ConfigError, match=r"server.listen .* no API token.*api.allow_unauthenticated"):
+            check_exposure(listen, config)
+    else:
+        check_exposure(listen, config)
+
+
+def test_the_token_can_come_from_a_file_and_a_bad_file_is_a_clear_error(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("s3cret-from-file\n")
+    assert ApiConfig(token_file=secret).resolved_token({}) == "s3cret-from-file"
+    check_exposure("0.0.0.0:8080", ApiConfig(token_file=secret))
+    (tmp_path / "empty").write_text("  \n")
+    with pytest.raises(ConfigError, match=r"api\.token_file: .* is empty"):
+        ApiConfig(token_file=tmp_path / "empty").resolved_token({})
+    with pytest.raises(ConfigError, match=r"api\.token_file: cannot read"):
+        ApiConfig(token_file=tmp_path / "missing").resolved_token({})
+    with pytest.raises(ValueError, match="token or token_file, not both"):
+        ApiConfig.model_validate({"token": "a", "token_file": str(secret)})
