@@ -177,6 +177,10 @@ def train(
     real_deepfake_rows: Annotated[
         int, typer.Option(min=2, help="With --real-deepfakes: rows of it added to every batch.")
     ] = 8,
+    pair_real_deepfakes: Annotated[
+        bool,
+        typer.Option(help="With --real-deepfakes: each fake beside a real of its person (MANIFEST.csv `person`)."),
+    ] = True,
     init: Annotated[
         Path | None, typer.Option(help="With --forge: start from this checkpoint's weights instead of ImageNet's.")
     ] = None,
@@ -231,6 +235,7 @@ def train(
                 extra_real=tuple(extra_real or ()), monitor=monitor, seen_groups=tuple(seen_group or ()),
                 select=tuple(select or ("val_auc",)), attribute_head=attribute_head, attribute_data=attribute_data,
                 real_deepfakes=real_deepfakes, real_deepfake_rows=real_deepfake_rows, init=init,
+                pair_real_deepfakes=pair_real_deepfakes,
             )  # fmt: skip
             result = train_model_forged(variant, forge_options, config, out, resume=resume, log=log)
         else:

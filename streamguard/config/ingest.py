@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from streamguard.config.base import StrictModel
+from streamguard.ingest.feed import DEFAULT_MAX_PIXELS
 
 Transport = Literal["tcp", "udp"]
 
@@ -51,6 +52,14 @@ class IngestDefaults(StrictModel):
         ge=0,
         le=1,
         description="Random spread of each reconnect delay, as a fraction of it (0.2 = +/-20%).",
+    )
+    max_pixels: int = Field(
+        default=DEFAULT_MAX_PIXELS,
+        ge=64 * 64,
+        description=(
+            "Largest frame analysed, in pixels (default 4096x2160); a larger sampled frame is dropped and counted "
+            "(frames_dropped_total, reason frame_too_large) before its conversion, whatever size the stream declares."
+        ),
     )
     queue_size: int = Field(
         default=2,

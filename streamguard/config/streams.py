@@ -87,6 +87,7 @@ class ResolvedStream:
         backoff_max_s: Largest reconnect delay.
         backoff_jitter: Random spread of reconnect delays (fraction).
         queue_size: Sampled frames waiting for analysis.
+        max_pixels: Largest frame analysed (larger sampled frames are dropped before conversion).
     """
 
     id: str
@@ -103,6 +104,7 @@ class ResolvedStream:
     backoff_max_s: float
     backoff_jitter: float
     queue_size: int
+    max_pixels: int
 
 
 class StreamConfig(StrictModel):
@@ -212,6 +214,7 @@ class StreamConfig(StrictModel):
             backoff_max_s=defaults.backoff_max_s,
             backoff_jitter=defaults.backoff_jitter,
             queue_size=defaults.queue_size,
+            max_pixels=defaults.max_pixels,
         )
 
 

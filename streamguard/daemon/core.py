@@ -437,7 +437,7 @@ def build_source(stream: ResolvedStream, on_event: EventCallback) -> BaseSource:
         ConfigError: A stream other than a WebRTC one has no URL.
     """
     if stream.kind == "webrtc":
-        return WebRtcSource(stream.id, stream.analysis_fps, stream.queue_size, on_event)
+        return WebRtcSource(stream.id, stream.analysis_fps, stream.queue_size, on_event, max_pixels=stream.max_pixels)
     if stream.url is None:
         raise ConfigError(f"streams.{stream.id}: a {stream.kind} stream has no URL to pull from")
     options: dict[str, object] = {
@@ -450,6 +450,7 @@ def build_source(stream: ResolvedStream, on_event: EventCallback) -> BaseSource:
         "backoff_max_s": stream.backoff_max_s,
         "backoff_jitter": stream.backoff_jitter,
         "queue_size": stream.queue_size,
+        "max_pixels": stream.max_pixels,
         "on_event": on_event,
     }
     # Unset file options are left out so that `?loop=1&realtime=1` in a local path can set them.

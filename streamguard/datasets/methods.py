@@ -39,12 +39,13 @@ def expected_attribute(method: str) -> Attribute | None:
     return None
 
 
-def manifest_methods(root: Path) -> dict[str, str]:
-    """``{path relative to root: method}`` of the fakes under `root`, from the nearest ``MANIFEST.csv``.
+def manifest_column(root: Path, column: str, label: str | None = None) -> dict[str, str]:
+    """``{path relative to root: value of column}`` for the files under `root`, from the nearest ``MANIFEST.csv``.
 
     The manifest may sit in `root` or in a parent (``deepfakes_dev/MANIFEST.csv`` lists
     ``train/fake/...``): its paths are taken relative to the manifest's folder and kept when under `root`.
-    An absent manifest gives an empty mapping.
+    `label` keeps only the rows of that label (``fake``); rows with an empty value are left out. An absent
+    manifest gives an empty mapping.
     """
     root = root.resolve()
     for folder in (root, *root.parents):
@@ -54,17 +55,28 @@ def manifest_methods(root: Path) -> dict[str, str]:
     else:
         return {}
     prefix = root.relative_to(folder).as_posix()
-    methods: dict[str, str] = {}
+    values: dict[str, str] = {}
     with manifest.open(newline="") as f:
         for row in csv.DictReader(f):
-            file, method = row.get("file", ""), row.get("method", "")
-            if row.get("label") != "fake" or not file or not method:
+            file, value = row.get("file", ""), row.get(column, "")
+            if (label is not None and row.get("label") != label) or not file or not value:
                 continue
             if prefix == ".":
-                methods[file] = method
+                values[file] = value
             elif file.startswith(prefix + "/"):
-                methods[file[len(prefix) + 1 :]] = method
-    return methods
+                values[file[len(prefix) + 1 :]] = value
+    return values
+
+
+def manifest_methods(root: Path) -> dict[str, str]:
+    """``{path relative to root: method}`` of the fakes under `root` (`manifest_column` of ``method``)."""
+    return manifest_column(root, "method", label="fake")
+
+
+def manifest_people(root: Path, sources: list[str]) -> list[str]:
+    """The ``person`` of each source path (relative to `root`); a file the manifest does not name is its own."""
+    people = manifest_column(root, "person")
+    return [people.get(source, f"file:{source}") for source in sources]
 
 
 def attribute_labels(root: Path, sources: list[str]) -> list[Attribute | None]:

@@ -17,6 +17,10 @@ from streamguard.ingest.reporting import StreamReporter
 from streamguard.ingest.sampling import FrameSampler, RealtimePacer
 from streamguard.types import Frame
 
+DEFAULT_MAX_PIXELS = 4096 * 2160
+"""Largest frame analysed by default (DCI 4K): an 8K or absurdly sized frame is refused, not converted."""
+DROP_FRAME_TOO_LARGE = "frame_too_large"
+
 
 class PtsContinuity:
     """Keeps a stream's timestamps increasing across segments (file loops, RTSP reconnects).
@@ -64,10 +68,21 @@ class FrameFeed:
         analysis_fps: Samples per second of media time.
         queue_size: Frames waiting for analysis before the oldest is dropped (or the producer blocks).
         drop_oldest: Drop the oldest waiting frame when full (live) instead of blocking (offline replay).
+        max_pixels: Larger sampled frames are dropped (``frame_too_large``) before their RGB conversion, which
+            would otherwise allocate whatever size a hostile stream declares.
     """
 
-    def __init__(self, reporter: StreamReporter, *, analysis_fps: float, queue_size: int, drop_oldest: bool) -> None:
+    def __init__(
+        self,
+        reporter: StreamReporter,
+        *,
+        analysis_fps: float,
+        queue_size: int,
+        drop_oldest: bool,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
         self.reporter = reporter
+        self.max_pixels = max_pixels
         self.sampler = FrameSampler(analysis_fps)
         self.timeline = PtsContinuity()
         self.pacer: RealtimePacer | None = None
@@ -92,6 +107,9 @@ class FrameFeed:
         if self.pacer is not None:
             self.pacer.wait(media_t)
         if not self.sampler.should_sample(self._sampling_time(media_t, mono)):
+            return not self.queue.closed
+        if frame.width * frame.height > self.max_pixels:
+            self.reporter.dropped(DROP_FRAME_TOO_LARGE)
             return not self.queue.closed
         image: np.ndarray = frame.to_ndarray(format="rgb24")
         record = Frame(

@@ -17,6 +17,7 @@ from streamguard.errors import StreamError
 from streamguard.ingest.backoff import Backoff
 from streamguard.ingest.base import EventCallback
 from streamguard.ingest.decode import DECODE_ERRORS, describe_error, iter_frames, open_video
+from streamguard.ingest.feed import DEFAULT_MAX_PIXELS
 from streamguard.ingest.sampling import RealtimePacer
 from streamguard.ingest.threaded import ThreadedSource
 
@@ -39,6 +40,7 @@ class FileSource(ThreadedSource):
         loop: Start again at the end (timestamps keep increasing).
         realtime: Pace decoding at the native frame rate.
         queue_size: Sampled frames waiting for analysis.
+        max_pixels: Larger sampled frames are dropped (``frame_too_large``) before conversion.
         open_timeout_s: Limit for opening (network URLs).
         read_timeout_s: Limit for one blocking read (network URLs).
         on_event: Optional subscriber to `SourceEvent`s.
@@ -61,6 +63,7 @@ class FileSource(ThreadedSource):
         loop: bool = False,
         realtime: bool = False,
         queue_size: int = 2,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
         open_timeout_s: float = 5.0,
         read_timeout_s: float = 5.0,
         on_event: EventCallback | None = None,
@@ -78,6 +81,7 @@ class FileSource(ThreadedSource):
             url_or_path,
             analysis_fps=analysis_fps,
             queue_size=queue_size,
+            max_pixels=max_pixels,
             drop_oldest=drop_oldest,
             on_event=on_event,
             join_timeout_s=read_timeout_s + 1.0,

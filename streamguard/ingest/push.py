@@ -7,7 +7,7 @@ import asyncio
 import av
 
 from streamguard.ingest.base import BaseSource, EventCallback, SourceStats
-from streamguard.ingest.feed import FrameFeed
+from streamguard.ingest.feed import DEFAULT_MAX_PIXELS, FrameFeed
 from streamguard.ingest.reporting import StreamReporter
 from streamguard.redaction import redact_url
 from streamguard.types import Frame
@@ -25,6 +25,7 @@ class PushSource(BaseSource):
         origin: Where frames come from, for logs (redacted if it is a URL), e.g. ``whip://peer``.
         analysis_fps: Samples per second.
         queue_size: Sampled frames waiting for analysis.
+        max_pixels: Larger sampled frames are dropped (``frame_too_large``) before conversion.
         on_event: Optional subscriber to `SourceEvent`s.
     """
 
@@ -36,13 +37,16 @@ class PushSource(BaseSource):
         origin: str = "push",
         analysis_fps: float = 5.0,
         queue_size: int = 2,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
         on_event: EventCallback | None = None,
     ) -> None:
         self.stream_id = stream_id
         self.stats = SourceStats()
         self._display_url = redact_url(origin)
         self._reporter = StreamReporter(stream_id, self._display_url, on_event, self.stats)
-        self._feed = FrameFeed(self._reporter, analysis_fps=analysis_fps, queue_size=queue_size, drop_oldest=True)
+        self._feed = FrameFeed(
+            self._reporter, analysis_fps=analysis_fps, queue_size=queue_size, drop_oldest=True, max_pixels=max_pixels
+        )
         self._flowing = False
 
     @property

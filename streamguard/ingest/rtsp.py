@@ -19,6 +19,7 @@ from streamguard.errors import StreamError
 from streamguard.ingest.backoff import Backoff
 from streamguard.ingest.base import EventCallback
 from streamguard.ingest.decode import DECODE_ERRORS, StallError, describe_error, iter_frames, open_video
+from streamguard.ingest.feed import DEFAULT_MAX_PIXELS
 from streamguard.ingest.threaded import ThreadedSource
 
 TRANSPORTS = ("tcp", "udp", "udp_multicast", "http", "https")
@@ -46,6 +47,7 @@ class RtspSource(ThreadedSource):
         backoff_max_s: Largest reconnect delay.
         backoff_jitter: Relative jitter of reconnect delays.
         queue_size: Sampled frames waiting for analysis.
+        max_pixels: Larger sampled frames are dropped (``frame_too_large``) before conversion.
         on_event: Optional subscriber to `SourceEvent`s.
         rng: Random source for the jitter (tests seed it).
 
@@ -68,6 +70,7 @@ class RtspSource(ThreadedSource):
         backoff_max_s: float = 30.0,
         backoff_jitter: float = 0.2,
         queue_size: int = 2,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
         on_event: EventCallback | None = None,
         *,
         rng: random.Random | None = None,
@@ -81,6 +84,7 @@ class RtspSource(ThreadedSource):
             url,
             analysis_fps=analysis_fps,
             queue_size=queue_size,
+            max_pixels=max_pixels,
             drop_oldest=True,
             on_event=on_event,
             join_timeout_s=max(open_timeout_s, read_timeout_s) + 1.0,

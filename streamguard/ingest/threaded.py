@@ -9,7 +9,7 @@ import traceback
 from abc import abstractmethod
 
 from streamguard.ingest.base import BaseSource, EventCallback, SourceStats
-from streamguard.ingest.feed import FrameFeed
+from streamguard.ingest.feed import DEFAULT_MAX_PIXELS, FrameFeed
 from streamguard.ingest.reporting import StreamReporter
 from streamguard.redaction import redact_text, redact_url
 from streamguard.types import Frame
@@ -29,6 +29,7 @@ class ThreadedSource(BaseSource):
         analysis_fps: Samples per second.
         queue_size: Sampled frames waiting for analysis.
         drop_oldest: Drop the oldest waiting frame when the queue is full, instead of blocking the decoder.
+        max_pixels: Larger sampled frames are dropped before conversion.
         on_event: Optional subscriber to `SourceEvent`s, called on the event loop.
         join_timeout_s: How long `close` waits for the thread.
     """
@@ -43,6 +44,7 @@ class ThreadedSource(BaseSource):
         drop_oldest: bool,
         on_event: EventCallback | None,
         join_timeout_s: float,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.stream_id = stream_id
         self.stats = SourceStats()
@@ -50,7 +52,11 @@ class ThreadedSource(BaseSource):
         self._display_url = redact_url(url)
         self._reporter = StreamReporter(stream_id, self._display_url, on_event, self.stats)
         self._feed = FrameFeed(
-            self._reporter, analysis_fps=analysis_fps, queue_size=queue_size, drop_oldest=drop_oldest
+            self._reporter,
+            analysis_fps=analysis_fps,
+            queue_size=queue_size,
+            drop_oldest=drop_oldest,
+            max_pixels=max_pixels,
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from streamguard.ingest.base import EventCallback
+from streamguard.ingest.feed import DEFAULT_MAX_PIXELS
 from streamguard.ingest.push import PushSource
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ class WebRtcSource(PushSource):
         analysis_fps: Samples per second.
         queue_size: Sampled frames waiting for analysis.
         on_event: Optional subscriber to `SourceEvent`s.
+        max_pixels: Larger sampled frames are dropped (``frame_too_large``) before conversion.
     """
 
     kind = "webrtc"
@@ -33,9 +35,15 @@ class WebRtcSource(PushSource):
         analysis_fps: float = 5.0,
         queue_size: int = 2,
         on_event: EventCallback | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         super().__init__(
-            stream_id, f"whip://{stream_id}", analysis_fps=analysis_fps, queue_size=queue_size, on_event=on_event
+            stream_id,
+            f"whip://{stream_id}",
+            analysis_fps=analysis_fps,
+            queue_size=queue_size,
+            on_event=on_event,
+            max_pixels=max_pixels,
         )
 
     def disconnect(self, reason: str) -> None:

@@ -209,6 +209,66 @@ def balanced_batches(crops: CropSet, rows: int, seed: int) -> Iterator[Batch]:
         yield concat_batches(fake, real)
 
 
+def paired_batches(crops: CropSet, people: list[str], pairs: int, seed: int) -> Iterator[Batch]:
+    """Endless batches of `pairs` (fake, real) pairs, each fake beside a real crop of the same person.
+
+    The SBI idea applied to real deepfakes: a fake next to its own person's real face (an FF++ fake beside the
+    original video it was made from, at the same position in the clip; a reenactment beside its source clip)
+    leaves the manipulation as the only difference, where unpaired rows let a network learn who is fake.
+    A fake whose person has no real crop is paired with a random real. Both sides of a pair share one flip.
+
+    Raises:
+        ValueError: `crops` lacks fakes or reals, `pairs` < 1, or `people` is not one entry per crop.
+    """
+    if pairs < 1 or not crops.is_fake.any() or crops.is_fake.all() or len(people) != len(crops):
+        raise ValueError(f"paired batches need pairs >= 1, both classes and a person per crop ({crops.summary()})")
+    rng = np.random.default_rng(seed)
+    partner = _partner_rows(crops, people)
+    fakes = np.flatnonzero(crops.is_fake)
+    while True:
+        order = rng.permutation(fakes)
+        for start in range(0, len(order) - pairs + 1, pairs):
+            rows: list[int] = []
+            for fake in order[start : start + pairs]:
+                rows += [int(fake), int(rng.choice(partner[int(fake)]))]
+            flips = np.repeat(rng.random(pairs) < 0.5, 2)
+            yield _rows_batch(crops, rows, flips)
+
+
+def _partner_rows(crops: CropSet, people: list[str]) -> dict[int, np.ndarray]:
+    """For each fake row, the real rows it may be paired with: the same position in each real clip of its person."""
+    rows_of: dict[str, list[int]] = {}
+    for row, source in enumerate(crops.sources):
+        rows_of.setdefault(source, []).append(row)
+    real_sources: dict[str, list[str]] = {}
+    for source, rows in rows_of.items():
+        if not crops.is_fake[rows[0]]:
+            real_sources.setdefault(people[rows[0]], []).append(source)
+    every_real = np.flatnonzero(~crops.is_fake)
+    partner: dict[int, np.ndarray] = {}
+    for row in map(int, np.flatnonzero(crops.is_fake)):
+        own = rows_of[crops.sources[row]]
+        position = own.index(row)
+        sources = real_sources.get(people[row], [])
+        candidates = [rows_of[s][min(position, len(rows_of[s]) - 1)] for s in sources]
+        partner[row] = np.array(candidates) if candidates else every_real
+    return partner
+
+
+def _rows_batch(crops: CropSet, rows: list[int], flips: np.ndarray) -> Batch:
+    images = crops.crops[rows].copy()
+    masks = crops.masks[rows].copy()
+    images[flips] = images[flips][:, :, ::-1]
+    masks[flips] = masks[flips][:, :, ::-1]
+    return {
+        "images01": crops_to_tensor(images),
+        "masks": torch.from_numpy(masks.astype(np.float32)),
+        "is_fake": torch.from_numpy(crops.is_fake[rows].astype(np.float32)),
+        "has_mask": torch.from_numpy(crops.has_mask[rows].copy()),
+        "attribute": torch.from_numpy(crops.attribute_labels[rows].astype(np.int64)),
+    }
+
+
 def concat_batches(first: Batch, second: Batch) -> Batch:
     """The rows of two batches of the same keys, one after the other."""
     if first.keys() != second.keys():

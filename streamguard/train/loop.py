@@ -27,7 +27,15 @@ from streamguard.model.factory import DetectorNetwork, normalization_of
 from streamguard.model.losses import ATTRIBUTE_WEIGHT, LossBreakdown, attribute_loss, total_loss
 from streamguard.model.network import YNetOutput, classifier_logit, fake_logit
 from streamguard.model.preprocess import crops_to_tensor, normalize
-from streamguard.train.data import Batch, CropSet, PairedSampler, balanced_batches, concat_batches, endless_batches
+from streamguard.train.data import (
+    Batch,
+    CropSet,
+    PairedSampler,
+    balanced_batches,
+    concat_batches,
+    endless_batches,
+    paired_batches,
+)
 from streamguard.train.monitor import Monitor
 
 # channels_last halves the CPU time of a training step at 256x256 (42 vs 91 ms per crop, measured on 2 cores).
@@ -295,10 +303,19 @@ class ExtraRows:
         crops: The crops, e.g. real deepfakes and their real counterparts (`balanced_batches` draws them half
             fakes, half reals).
         rows: Rows added to every batch.
+        people: The person of each crop: rows then come as (fake, real of the same person) pairs
+            (`paired_batches`); None draws fakes and reals independently (`balanced_batches`).
     """
 
     crops: CropSet
     rows: int = 8
+    people: list[str] | None = None
+
+    def batches(self, seed: int) -> Iterator[Batch]:
+        """Endless batches of `rows` rows, half fakes and half reals."""
+        if self.people is not None:
+            return paired_batches(self.crops, self.people, self.rows // 2, seed)
+        return balanced_batches(self.crops, self.rows, seed)
 
 
 def fit(
@@ -361,7 +378,7 @@ def fit(
         attribute_rows = endless_batches(attribute_data, ATTRIBUTE_ROWS_PER_STEP, config.seed + start_epoch)
     detection_rows = None
     if extra_rows is not None:
-        detection_rows = balanced_batches(extra_rows.crops, extra_rows.rows, config.seed + 7919 * (start_epoch + 1))
+        detection_rows = extra_rows.batches(config.seed + 7919 * (start_epoch + 1))
     log.write("start", config=asdict(config), variant=model.spec.name, training=training_meta)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:

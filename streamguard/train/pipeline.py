@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from streamguard.datasets.faces import FaceSample, iter_face_samples
 from streamguard.datasets.layout import MediaItem, scan_dataset, summarize
-from streamguard.datasets.methods import attribute_labels
+from streamguard.datasets.methods import attribute_labels, manifest_people
 from streamguard.errors import CheckpointError, DatasetError, MediaDecodeError
 from streamguard.evaluate.metrics import expected_calibration_error, has_both_classes
 from streamguard.model.calibration import fit_platt
@@ -178,6 +178,8 @@ class ForgeOptions:
         real_deepfakes: Real deepfakes and their real counterparts in the folder layout (e.g.
             ``deepfakes_dev/train``, never its ``val``) whose crops join every batch and every loss.
         real_deepfake_rows: Rows of `real_deepfakes` per batch, half fakes and half reals.
+        pair_real_deepfakes: Draw them as (fake, real of the same person) pairs, persons from the set's
+            ``MANIFEST.csv`` (`streamguard.train.data.paired_batches`), instead of independently.
         init: Start from this checkpoint's weights (same layers) instead of the ImageNet encoder: a new
             attribute head is the only part allowed to start fresh.
     """
@@ -197,6 +199,7 @@ class ForgeOptions:
     attribute_data: Path | None = None
     real_deepfakes: Path | None = None
     real_deepfake_rows: int = 8
+    pair_real_deepfakes: bool = True
     init: Path | None = None
 
 
@@ -262,8 +265,13 @@ def train_model_forged(
     extra_rows = None
     if options.real_deepfakes is not None:
         crops = labelled_crop_set(options.real_deepfakes, options.cache, REAL_DEEPFAKE_FRAMES, spec.input_size)
-        extra_rows = ExtraRows(crops, options.real_deepfake_rows)
-        rows_summary = {"root": str(options.real_deepfakes), "rows_per_step": options.real_deepfake_rows}
+        people = manifest_people(options.real_deepfakes, crops.sources) if options.pair_real_deepfakes else None
+        extra_rows = ExtraRows(crops, options.real_deepfake_rows, people)
+        rows_summary = {
+            "root": str(options.real_deepfakes),
+            "rows_per_step": options.real_deepfake_rows,
+            "paired_by_person": options.pair_real_deepfakes,
+        }
         summary = {**summary, "real_deepfakes": {**rows_summary, **crops.summary()}}
     torch.manual_seed(config.seed)
     model = build_network(spec, pretrained=options.init is None, attribute_head=options.attribute_head)

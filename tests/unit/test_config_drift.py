@@ -50,5 +50,5 @@ def test_redis_sink_defaults_are_the_redis_section_defaults() -> None:
 def test_source_defaults_are_the_ingest_section_defaults(source: type[Any]) -> None:
     own, section = _defaults(source.__init__), IngestDefaults()
     shared = set(own) & set(IngestDefaults.model_fields)
-    assert {"analysis_fps", "queue_size"} <= shared
+    assert {"analysis_fps", "queue_size", "max_pixels"} <= shared
     assert {name: own[name] for name in shared} == {name: getattr(section, name) for name in shared}

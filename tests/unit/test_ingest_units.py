@@ -34,7 +34,7 @@ from streamguard.ingest import (
     redact_url,
     source_from_url,
 )
-from streamguard.ingest.feed import PtsContinuity
+from streamguard.ingest.feed import DROP_FRAME_TOO_LARGE, PtsContinuity
 from streamguard.ingest.sampling import SAMPLE_EPS_S, RateMeter
 from streamguard.redaction import REDACTED, url_credentials
 
@@ -405,3 +405,25 @@ async def test_push_source_drops_oldest_and_close_wakes_recv() -> None:
     await source.close()
     with pytest.raises(SourceEnded):
         await asyncio.wait_for(waiter, 1)
+
+
+async def test_frames_above_max_pixels_are_dropped_and_counted_before_conversion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    converted: list[tuple[int, int]] = []
+    original = av.VideoFrame.to_ndarray
+
+    def spy(frame: av.VideoFrame, *args: object, **kwargs: object) -> np.ndarray:
+        converted.append((frame.width, frame.height))
+        return original(frame, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(av.VideoFrame, "to_ndarray", spy)
+    source = PushSource("big", analysis_fps=30.0, queue_size=10, max_pixels=64 * 48)
+    await source.start()
+    huge = av.VideoFrame.from_ndarray(np.zeros((96, 128, 3), dtype=np.uint8), format="rgb24")
+    huge.pts, huge.time_base = 1, Fraction(1, 30)
+    assert source.push(_video_frame(0)) and source.push(huge) and source.push(_video_frame(2))
+    assert source.stats.dropped == {DROP_FRAME_TOO_LARGE: 1}
+    assert converted == [(64, 48), (64, 48)]  # the large one was never converted
+    assert [(await source.recv()).index, (await source.recv()).index] == [0, 2]
+    await source.close()

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from streamguard.datasets.methods import manifest_people
 from streamguard.errors import CheckpointError
 from streamguard.model import YNetOutput, YShapedAutoencoder, get_variant, load_checkpoint
-from streamguard.train.data import CropDataset, CropSet, balanced_batches
+from streamguard.model.preprocess import crops_to_tensor
+from streamguard.train.data import CropDataset, CropSet, balanced_batches, paired_batches
 from streamguard.train.loop import ExtraRows, JsonlLog, TrainConfig, fit, learning_rate, state_path, validate
 from streamguard.train.monitor import Monitor
 from streamguard.train.pipeline import ForgeOptions, load_initial_weights, train_model_forged
@@ -296,3 +298,40 @@ def test_the_monitor_cannot_also_be_trained_on(tmp_path: Path) -> None:
                            real_deepfakes=tmp_path / "dev" / ".." / "dev" / "val")  # fmt: skip
     with pytest.raises(ValueError, match="cannot also be trained on"):
         train_model_forged("ft", options, TrainConfig(epochs=1), tmp_path / "c.pt")
+
+
+def test_paired_batches_put_each_fake_beside_a_real_of_its_person_at_the_same_clip_position() -> None:
+    crops = synthetic_crops(12)
+    # Two real clips (persons a, b) of three crops each, and two fake clips of person a, one of an unknown person.
+    crops.sources = ["r/a.mp4"] * 3 + ["r/b.mp4"] * 3 + ["f/a1.mp4"] * 2 + ["f/a2.mp4"] * 2 + ["f/x.mp4"] * 2
+    crops.is_fake = np.array([False] * 6 + [True] * 6)
+    people = ["a"] * 3 + ["b"] * 3 + ["a"] * 4 + ["x"] * 2
+    for batch in itertools.islice(paired_batches(crops, people, pairs=3, seed=1), 20):
+        assert batch["is_fake"].tolist() == [1, 0] * 3
+    all_images = crops_to_tensor(crops.crops)
+
+    def row_of(image: torch.Tensor) -> int:
+        return next(
+            i for i, img in enumerate(all_images) if torch.equal(image, img) or torch.equal(image, img.flip(-1))
+        )
+
+    seen = set()
+    for batch in itertools.islice(paired_batches(crops, people, pairs=1, seed=3), 60):
+        seen.add((row_of(batch["images01"][0]), row_of(batch["images01"][1])))
+    assert {fake for fake, _ in seen} == set(range(6, 12))
+    for fake, real in seen:
+        if people[fake] == "a":
+            assert real == (fake - 6) % 2, (fake, real)  # person a's one real clip, at the same position
+        else:
+            assert real < 6  # an unknown person: any real
+    with pytest.raises(ValueError, match="a person per crop"):
+        next(paired_batches(crops, people[:-1], pairs=1, seed=0))
+
+
+def test_manifest_people_name_each_file_and_unknown_files_stand_alone(tmp_path: Path) -> None:
+    (tmp_path / "train").mkdir()
+    (tmp_path / "MANIFEST.csv").write_text(
+        "file,label,method,person\ntrain/real/g/a.mp4,real,,p1\ntrain/fake/g/b.mp4,fake,FF++ Deepfakes,p1\n"
+    )
+    sources = ["real/g/a.mp4", "fake/g/b.mp4", "fake/g/c.mp4"]
+    assert manifest_people(tmp_path / "train", sources) == ["p1", "p1", "file:fake/g/c.mp4"]
