@@ -183,6 +183,11 @@ class WhipEndpoint:
             self._port_range = IcePortRange(low, high)
             self._port_range.install(asyncio.get_running_loop())
 
+    @property
+    def session_total(self) -> int:
+        """Live and negotiating sessions of every stream."""
+        return len(self.sessions) + sum(self._pending.values())
+
     def session_count(self, stream_id: str) -> int:
         """Live (and negotiating) sessions of a stream."""
         return sum(s.stream_id == stream_id for s in self.sessions.values()) + self._pending[stream_id]

@@ -150,6 +150,8 @@ class Daemon:
             self, cfg.api, cfg.data_dir, lambda reason: self.metrics.api_refused.labels(reason=reason.value).inc()
         )
         self.api.install(app)
+        whip = self.api.whip
+        self.metrics.whip_sessions.set_function(lambda: whip.session_total)
         if cfg.console.enabled:
             self.console = Console(self, cfg)
             self.console.install(app)

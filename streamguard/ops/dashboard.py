@@ -109,7 +109,13 @@ def fleet_panels() -> list[PanelSpec]:
             "ops",
             ((f"sum by (reason) (rate({m.API_REFUSED}[$__rate_interval]))", "{{reason}}"),),
             "Stream API and WHIP requests refused: a wrong or missing token, or a stream URL outside the allowlist.",
-            24,
+        ),
+        PanelSpec(
+            "WHIP sessions",
+            "timeseries",
+            "short",
+            ((f"sum by (instance) ({m.WHIP_SESSIONS})", "{{instance}}"),),
+            "WebRTC publishers connected or negotiating (limit: api.max_sessions).",
         ),
     ]
 

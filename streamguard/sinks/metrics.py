@@ -45,6 +45,7 @@ OPEN_ALERTS = PREFIX + "open_alerts"
 MODEL_INFO = PREFIX + "model_info"
 BUILD_INFO = PREFIX + "build_info"
 API_REFUSED = PREFIX + "api_refused_total"
+WHIP_SESSIONS = PREFIX + "whip_sessions"
 
 METRIC_NAMES: tuple[str, ...] = (
     FRAMES_DECODED,
@@ -72,6 +73,7 @@ METRIC_NAMES: tuple[str, ...] = (
     MODEL_INFO,
     BUILD_INFO,
     API_REFUSED,
+    WHIP_SESSIONS,
 )
 
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -167,6 +169,7 @@ class Metrics:
         self.api_refused = Counter(API_REFUSED, "API and WHIP requests refused, by reason.", ["reason"], registry=reg)
         for reason in RefusalReason:
             self.api_refused.labels(reason=reason.value)
+        self.whip_sessions = Gauge(WHIP_SESSIONS, "WHIP sessions publishing or negotiating.", registry=reg)
         self.model_info = Gauge(MODEL_INFO, "Detector version (value is always 1).", ["version"], registry=reg)
         self.build_info = Gauge(BUILD_INFO, "Build (value is always 1).", ["version", "python"], registry=reg)
         self.build_info.labels(version=__version__, python=platform.python_version()).set(1)

@@ -166,6 +166,12 @@ async def test_whip_publisher_is_analysed_alerts_and_bad_requests_are_refused(
         assert daemon.streams["cam"].worker.status.analyzed > cam_before
         assert worker.status.analyzed > pub_before
         assert len(daemon.api.whip.sessions) == 1
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/metrics") as response:
+                exposition = await response.text()
+        assert metric_value(exposition, "streamguard_whip_sessions") == 1
+        # Five rounds of bad requests, each with a missing and a wrong token.
+        assert metric_value(exposition, "streamguard_api_refused_total", reason="unauthorized") >= 10
 
         # DELETE ends the session; the stream goes down and waits for the next publisher.
         assert await publisher.delete(base) == 200
@@ -177,7 +183,9 @@ async def test_whip_publisher_is_analysed_alerts_and_bad_requests_are_refused(
         await wait_for(pub_waiting, within_s=5)
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base}/metrics") as response:
-                assert metric_value(await response.text(), "streamguard_stream_up", stream="pub") == 0
+                exposition = await response.text()
+                assert metric_value(exposition, "streamguard_stream_up", stream="pub") == 0
+                assert metric_value(exposition, "streamguard_whip_sessions") == 0
             async with http.delete(base + publisher.location, headers=AUTH) as response:
                 assert response.status == 404
 
