@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
-from streamguard.config.server import parse_listen
+from streamguard.config.server import TlsConfig, parse_listen
 from streamguard.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -49,11 +50,45 @@ def build_app(readiness: ReadinessProbe, render_metrics: MetricsRenderer) -> web
     return app
 
 
-class HttpServer:
-    """Runs an application on one TCP address; `port` is the bound port once started."""
+def tls_context(tls: TlsConfig) -> ssl.SSLContext:
+    """The server-side TLS context of the ``server.tls`` section (TLS 1.2 or later).
 
-    def __init__(self, app: web.Application, listen: str) -> None:
+    Raises:
+        ConfigError: A file cannot be read, or the key does not match the certificate; the message names the
+            setting and the file.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(tls.cert_file, tls.key_file)
+    except FileNotFoundError as e:
+        raise ConfigError(f"server.tls: cannot read {e.filename or tls.cert_file}: {e.strerror}") from e
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError(
+            f"server.tls.cert_file / key_file: {tls.cert_file} and {tls.key_file} are not a matching PEM "
+            f"certificate and key ({getattr(e, 'reason', None) or e})"
+        ) from e
+    if tls.client_ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=tls.client_ca_file)
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigError(f"server.tls.client_ca_file: cannot load {tls.client_ca_file}: {e}") from e
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+class HttpServer:
+    """Runs an application on one TCP address; `port` is the bound port once started.
+
+    Args:
+        app: The application.
+        listen: ``HOST:PORT``.
+        ssl_context: Serve HTTPS with this context (`tls_context`); None: plain HTTP.
+    """
+
+    def __init__(self, app: web.Application, listen: str, ssl_context: ssl.SSLContext | None = None) -> None:
         self.app = app
+        self._ssl = ssl_context
         try:
             self.host, self._requested_port = parse_listen(listen)
         except ValueError as e:
@@ -65,7 +100,7 @@ class HttpServer:
         """Bind and serve; a bind failure raises `ConfigError` naming the address."""
         runner = web.AppRunner(self.app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self._requested_port)
+        site = web.TCPSite(runner, self.host, self._requested_port, ssl_context=self._ssl)
         try:
             await site.start()
         except OSError as e:
@@ -75,12 +110,14 @@ class HttpServer:
         server = site._server  # aiohttp exposes the bound sockets only here
         sockets = getattr(server, "sockets", None) or []
         self.port = int(sockets[0].getsockname()[1]) if sockets else self._requested_port
-        logger.info("HTTP server listening on http://%s:%d (/metrics, /healthz, /readyz)", self.host, self.port)
+        logger.info("HTTP server listening on %s (/metrics, /healthz, /readyz)", self.url)
 
     @property
     def url(self) -> str:
-        """Base URL of the running server."""
-        return f"http://{self.host}:{self.port}"
+        """Base URL of the running server (``https://`` with TLS)."""
+        scheme = "https" if self._ssl is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
     async def close(self) -> None:
         """Stop serving; idempotent."""

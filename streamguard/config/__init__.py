@@ -32,7 +32,7 @@ from streamguard.config.loader import (
 )
 from streamguard.config.redis import RedisConfig, check_redis_url
 from streamguard.config.scoring import ScoringConfig
-from streamguard.config.server import DEFAULT_LISTEN, ServerConfig, parse_listen
+from streamguard.config.server import DEFAULT_LISTEN, ServerConfig, TlsConfig, parse_listen
 from streamguard.config.streams import ResolvedStream, StreamConfig, StreamKind, check_url, url_kind
 from streamguard.config.tracking import TrackingConfig
 
@@ -62,6 +62,7 @@ __all__ = [
     "StreamConfig",
     "StreamKind",
     "StrictModel",
+    "TlsConfig",
     "TrackingConfig",
     "Transport",
     "WebRtcConfig",

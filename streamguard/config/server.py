@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 from pydantic import Field, field_validator
 
@@ -52,12 +53,27 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host, port
 
 
+class TlsConfig(StrictModel):
+    """Native TLS on the daemon's one HTTP port (the API, WHIP, the console and /metrics alike)."""
+
+    cert_file: Path = Field(description="PEM certificate chain of the server (the server's certificate first).")
+    key_file: Path = Field(description="PEM private key of that certificate.")
+    client_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle: when set, every client must present a certificate it signed (mutual TLS).",
+    )
+
+
 class ServerConfig(StrictModel):
     """The HTTP listener for metrics and health checks."""
 
     listen: str = Field(
         default=DEFAULT_LISTEN,
         description="HOST:PORT to serve /metrics, /healthz and /readyz on ([::1]:8080 for IPv6; 0.0.0.0 for all).",
+    )
+    tls: TlsConfig | None = Field(
+        default=None,
+        description="Serve HTTPS instead of HTTP (omit behind a TLS-terminating reverse proxy).",
     )
 
     @field_validator("listen")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from streamguard.api.registry import StreamSnapshot
 from streamguard.api.runtime import RuntimeApi, check_exposure
-from streamguard.api.server import HttpServer, build_app
+from streamguard.api.server import HttpServer, build_app, tls_context
 from streamguard.config import DaemonConfig, ResolvedStream, StreamConfig
 from streamguard.console import Console
 from streamguard.daemon.worker import StreamWorker
@@ -127,7 +127,9 @@ class Daemon:
                 before any stream starts).
         """
         cfg = self.config
-        check_exposure(cfg.server.listen, cfg.api)  # before anything slow: a refused start fails at once
+        # Before anything slow: a refused start or a bad certificate fails at once.
+        check_exposure(cfg.server.listen, cfg.api)
+        ssl_context = tls_context(cfg.server.tls) if cfg.server.tls is not None else None
         configure_torch_threads(cfg.inference.torch_threads)
         detector = await self._load_detector()
         self.metrics.set_model_version(detector.version)
@@ -157,7 +159,7 @@ class Daemon:
             self.console.install(app)
             assert self.redis_url is not None  # noqa: S101 - the sink started above
             await self.console.start(self.redis_url)
-        self.server = HttpServer(app, cfg.server.listen)
+        self.server = HttpServer(app, cfg.server.listen, ssl_context)
         await self.server.start()
         for stream in cfg.enabled_streams():
             await self.add_stream(stream)
