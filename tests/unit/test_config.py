@@ -97,7 +97,7 @@ def _models(model: type[BaseModel], seen: set[type[BaseModel]]) -> None:
 def test_every_field_of_every_section_is_described() -> None:
     models: set[type[BaseModel]] = set()
     _models(DaemonConfig, models)
-    assert len(models) == 14
+    assert len(models) == 15
     for model in models:
         assert model.model_config.get("extra") == "forbid", model.__name__
         for name, field in model.model_fields.items():
@@ -144,6 +144,10 @@ INVALID: list[tuple[dict[str, Any], str, str]] = [
     ({"server": {"listen": "localhost:http"}}, "server.listen", "must be a number"),
     ({"server": {"listen": "::1:8080"}}, "server.listen", "in brackets"),
     ({"api": {"token": " "}}, "api.token", "must not be empty"),
+    ({"api": {"allowed_hosts": ["cam 1"]}}, "api.allowed_hosts", "not an IP address, a CIDR block"),
+    ({"api": {"allowed_url_schemes": ["ftp"]}}, "api.allowed_url_schemes.0", "'rtsp', 'rtsps', 'http' or 'https'"),
+    ({"api": {"token": "a", "token_file": "/t"}}, "api", "set token or token_file, not both"),
+    ({"server": {"tls": {"cert_file": "c.pem"}}}, "server.tls.key_file", "Field required"),
     ({"api": {"stream_tokens": {"bad id": "t"}}}, "api.stream_tokens", "not a valid stream id"),
     ({"api": {"max_sdp_bytes": 10}}, "api.max_sdp_bytes", "greater than or equal to 1024"),
     ({"api": {"webrtc": {"host_addresses": ["nowhere"]}}}, "api.webrtc.host_addresses", "does not appear to be"),
