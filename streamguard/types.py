@@ -189,6 +189,7 @@ class EndReason(enum.StrEnum):
     TRACK_LOST = "track_lost"
     SHUTDOWN = "shutdown"
     STREAM_REMOVED = "stream_removed"
+    RESTART = "restart"
 
 
 class RefusalReason(enum.StrEnum):
@@ -198,6 +199,7 @@ class RefusalReason(enum.StrEnum):
     SCHEME_NOT_ALLOWED = "scheme_not_allowed"
     HOST_NOT_ALLOWED = "host_not_allowed"
     PATH_NOT_ALLOWED = "path_not_allowed"
+    RATE_LIMITED = "rate_limited"
 
 
 class AlertPhase(enum.StrEnum):

@@ -11,6 +11,7 @@ from streamguard import __version__
 from streamguard.api.auth import bearer_middleware
 from streamguard.api.openapi import OPENAPI_PATH, openapi_document
 from streamguard.api.policy import StreamPolicy
+from streamguard.api.ratelimit import MinuteLimit, rate_limit_middleware
 from streamguard.api.registry import StreamRegistry
 from streamguard.api.streams import RefusalCounter, RuntimeStreamStore, StreamRoutes
 from streamguard.api.whip import WhipEndpoint
@@ -50,6 +51,8 @@ class RuntimeApi:
         """Add the middleware and routes to `app`."""
         token = self.config.resolved_token()
         stream_tokens = {sid: secret.get_secret_value() for sid, secret in self.config.stream_tokens.items()}
+        limits = MinuteLimit(self.config.rate_limit_per_minute), MinuteLimit(self.config.auth_failures_per_minute)
+        app.middlewares.append(rate_limit_middleware(*limits, lambda: self.on_refused(RefusalReason.RATE_LIMITED)))
         app.middlewares.append(
             bearer_middleware(token, stream_tokens, lambda: self.on_refused(RefusalReason.UNAUTHORIZED))
         )

@@ -129,6 +129,16 @@ class ApiConfig(StrictModel):
         description="Where streams added through the API are kept across restarts; default data_dir/streams.json.",
     )
     webrtc: WebRtcConfig = Field(default_factory=WebRtcConfig, description="WebRTC connection settings.")
+    rate_limit_per_minute: int = Field(
+        default=600,
+        ge=0,
+        description="Requests to /api/* and /whip/* per caller (its token, else its address) per minute; 0: no limit.",
+    )
+    auth_failures_per_minute: int = Field(
+        default=20,
+        ge=0,
+        description="Failed authentications per address per minute before it gets 429 whatever it sends; 0: no limit.",
+    )
     allow_unauthenticated: bool = Field(
         default=False,
         description=(

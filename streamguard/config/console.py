@@ -30,6 +30,9 @@ class ConsoleConfig(StrictModel):
     backlog: int = Field(
         default=100, ge=0, le=10000, description="Alerts-stream entries replayed to a new alerts-feed connection."
     )
+    login_failures_per_minute: int = Field(
+        default=10, ge=0, description="Failed console logins per address per minute before 429; 0: no limit."
+    )
     session_max_age_s: int = Field(
         default=12 * 3600, ge=60, description="Lifetime of a console login (the session cookie's Max-Age)."
     )

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from streamguard import __version__
 from streamguard.api.errors import json_error
+from streamguard.api.ratelimit import MinuteLimit, too_many_requests
 from streamguard.api.registry import StreamRegistry
 from streamguard.config import DaemonConfig
 from streamguard.console.alerts import ALERT_ID, ENTRY_ID, IMAGE_KINDS, AlertStore, sse_message
@@ -51,10 +52,15 @@ class Console:
     Args:
         registry: The streams shown (the daemon).
         config: The daemon's configuration (console, API token, Redis prefix, alert thresholds).
+        on_limited: Counts a login refused for too many failures from its address.
     """
 
-    def __init__(self, registry: StreamRegistry, config: DaemonConfig) -> None:
+    def __init__(
+        self, registry: StreamRegistry, config: DaemonConfig, on_limited: Callable[[], None] = lambda: None
+    ) -> None:
         self.registry = registry
+        self._login_failures = MinuteLimit(config.console.login_failures_per_minute)
+        self._on_limited = on_limited
         self.daemon_config = config
         self.config = config.console
         token = config.api.resolved_token()
@@ -124,6 +130,11 @@ class Console:
         _check_same_origin(request)
         if self.auth.mode != "token":
             return _json_error(404, "console login is off: no api token is configured")
+        address = f"addr:{request.remote}"
+        wait = self._login_failures.exhausted(address)
+        if wait is not None:
+            self._on_limited()
+            raise too_many_requests(wait, "too many failed logins from this address; retry after Retry-After seconds")
         is_json = request.content_type == "application/json"
         try:
             form = await _read_json(request) if is_json else dict(await request.post())
@@ -132,6 +143,7 @@ class Console:
         except LoginError as e:
             return _json_error(400, str(e)) if is_json else web.HTTPSeeOther("/login?error=name")
         if not self.auth.token_accepted(token):
+            self._login_failures.hit(address)
             await asyncio.sleep(FAILED_LOGIN_DELAY_S)  # slows down guessing
             logger.warning("console: refused login of %r from %s", operator, request.remote)
             return _json_error(401, "wrong token") if is_json else web.HTTPSeeOther("/login?error=token")

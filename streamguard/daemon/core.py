@@ -20,6 +20,7 @@ from streamguard.api.runtime import RuntimeApi, check_exposure
 from streamguard.api.server import HttpServer, build_app, tls_context
 from streamguard.config import DaemonConfig, ResolvedStream, StreamConfig
 from streamguard.console import Console
+from streamguard.daemon.recovery import close_alerts_left_open
 from streamguard.daemon.worker import StreamWorker
 from streamguard.errors import ConfigError, StreamguardError
 from streamguard.explain import Explainer
@@ -35,7 +36,7 @@ from streamguard.scoring.alerts import StreamScorer
 from streamguard.sinks.embedded import EmbeddedRedis
 from streamguard.sinks.metrics import Metrics
 from streamguard.sinks.redis_sink import RedisSink
-from streamguard.types import AlertEvent, EndReason, FaceCrop, Score, StreamState, StreamStatus
+from streamguard.types import AlertEvent, EndReason, FaceCrop, RefusalReason, Score, StreamState, StreamStatus
 from streamguard.vision.faces import FaceOptions, FaceStage
 from streamguard.vision.tracking import FaceTracker, TrackingOptions
 
@@ -112,6 +113,7 @@ class Daemon:
         self._batcher: MicroBatcher[FaceCrop, Score] | None = None
         self._explainer: Explainer | None = None
         self._state_task: asyncio.Task[None] | None = None
+        self._recovery_task: asyncio.Task[int] | None = None
         self._stop = asyncio.Event()
         self._started = False
         self._stopped = False
@@ -155,7 +157,9 @@ class Daemon:
         whip = self.api.whip
         self.metrics.whip_sessions.set_function(lambda: whip.session_total)
         if cfg.console.enabled:
-            self.console = Console(self, cfg)
+            self.console = Console(
+                self, cfg, lambda: self.metrics.api_refused.labels(reason=RefusalReason.RATE_LIMITED.value).inc()
+            )
             self.console.install(app)
             assert self.redis_url is not None  # noqa: S101 - the sink started above
             await self.console.start(self.redis_url)
@@ -165,6 +169,10 @@ class Daemon:
             await self.add_stream(stream)
         await self.api.restore_streams()
         self._state_task = asyncio.create_task(self._publish_state_forever(), name="stream-state")
+        assert self.sink is not None  # noqa: S101 - started above
+        self._recovery_task = asyncio.create_task(
+            close_alerts_left_open(self.sink, self.stream_ids, self._publish_event), name="close-alerts-left-open"
+        )
         self._started = True
         logger.info("streamguard running: %d stream(s), model %s", len(self.streams), detector.version)
 
@@ -189,10 +197,7 @@ class Daemon:
         await self._close_sessions()
         for stream_id in list(self.streams):
             await self.remove_stream(stream_id, reason=EndReason.SHUTDOWN)
-        if self._state_task is not None:
-            self._state_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._state_task
+        await self._cancel_background_tasks()
         if self._batcher is not None:
             await self._batcher.close()
         if self._faces is not None:
@@ -206,6 +211,13 @@ class Daemon:
         if self._embedded is not None:
             await asyncio.to_thread(self._embedded.close)
         logger.info("streamguard stopped")
+
+    async def _cancel_background_tasks(self) -> None:
+        for task in (self._state_task, self._recovery_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _close_sessions(self) -> None:
         """End what clients hold open (WHIP sessions, console feeds) before the streams stop."""

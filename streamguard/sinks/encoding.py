@@ -105,6 +105,15 @@ def crop_jpeg(crop: npt.NDArray[np.uint8]) -> bytes:
     return buffer.getvalue()
 
 
+def open_alerts_key(prefix: str, stream_id: str) -> str:
+    """Hash of a stream's open alerts, alert id -> its latest entry as JSON: ``{prefix}:open:{stream_id}``.
+
+    Written in the same transaction as each alert event (set by start/update, removed by end), so a daemon that
+    died with alerts open finds them there when it starts again.
+    """
+    return f"{prefix}:open:{stream_id}"
+
+
 def stream_state_key(prefix: str, stream_id: str) -> str:
     """The per-stream state hash: ``{prefix}:stream:{stream_id}``."""
     return f"{prefix}:stream:{stream_id}"

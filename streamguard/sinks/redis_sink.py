@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -47,6 +50,7 @@ from streamguard.sinks.encoding import (
     crop_jpeg,
     history_json,
     mask_png,
+    open_alerts_key,
     overlay_jpeg,
     stream_state_key,
 )
@@ -67,6 +71,7 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 _WRITE_ERRORS: tuple[type[BaseException], ...] = (RedisError, *_CONNECTION_ERRORS)
 _MARKER_TTL_S = 7 * 86400
+_OPENED_BY = "_sink"  # the sink that wrote an open-alert entry (its own are not "left open")
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +444,7 @@ class RedisSink:
                 for key, blob in record.blobs.items():
                     pipe.set(key, blob, ex=self._mask_ttl_s)
                 pipe.xadd(self._alerts_key, _entry(record.fields), maxlen=self._alerts_maxlen, approximate=True)
+                self._track_open_alert(pipe, record.fields)
             pipe.set(self._marker_key, batch[-1].record_id, ex=_MARKER_TTL_S)
             self._uncertain_ids = [record.record_id for record in batch]
             try:
@@ -449,6 +455,33 @@ class RedisSink:
                 self._uncertain_ids = []
                 raise
             self._uncertain_ids = []
+
+    def _track_open_alert(self, pipe: Pipeline, fields: dict[str, str]) -> None:
+        key = open_alerts_key(self._prefix, fields["stream_id"])
+        if fields["event"] == AlertPhase.END:
+            pipe.hdel(key, fields["alert_id"])
+        else:
+            pipe.hset(key, fields["alert_id"], json.dumps({**fields, _OPENED_BY: self._sink_id}))
+
+    async def alerts_left_open(self, stream_ids: Iterable[str]) -> list[AlertEntry]:
+        """Alerts of `stream_ids` that an earlier run opened and never ended (it died): oldest first.
+
+        Raises:
+            RedisError, OSError: Redis cannot be read (call again once it can).
+        """
+        client = self._require_client()
+        found: list[AlertEntry] = []
+        for stream_id in stream_ids:
+            stored = await client.hgetall(open_alerts_key(self._prefix, stream_id))
+            for value in stored.values():
+                fields = json.loads(_text(value))
+                if fields.pop(_OPENED_BY, None) == self._sink_id:
+                    continue  # opened by this run
+                try:
+                    found.append(AlertEntry.from_fields(fields))
+                except AlertEntryError as e:
+                    logger.warning("stream %s: unreadable open alert left in Redis: %s", stream_id, e)
+        return sorted(found, key=lambda entry: entry.opened_at)
 
     async def _reconcile(self) -> None:
         """After a connection broke mid-``EXEC``: drop from the spool the batch Redis had applied."""

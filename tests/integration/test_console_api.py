@@ -18,7 +18,7 @@ from streamguard.config import DaemonConfig
 from streamguard.daemon import Daemon
 from streamguard.model.detector import Detector
 from streamguard.sinks.encoding import crop_jpeg
-from tests.support.daemon_checks import wait_for
+from tests.support.daemon_checks import metric_value, wait_for
 from tests.support.redis_server import RedisServer
 
 TOKEN = "console-api-token"  # noqa: S105 - a test token
@@ -189,6 +189,19 @@ async def test_static_files_only_and_unknown_streams(running: tuple[Daemon, str,
                 assert response.status == 404, name
         async with http.get(f"{base}/console/api/streams/ghost/preview.jpg") as response:
             assert response.status == 404
+
+
+async def test_failed_logins_are_throttled_per_address_and_counted(running: tuple[Daemon, str, aioredis.Redis]) -> None:
+    daemon, base, _client = running
+    limit = daemon.config.console.login_failures_per_minute
+    async with aiohttp.ClientSession() as http:
+        statuses = [await login(http, base, f"guess-{i}") for i in range(limit + 2)]
+        assert statuses == [401] * limit + [429, 429]
+        assert await login(http, base) == 429  # locked out for the window, even with the right token
+        async with http.post(f"{base}/console/login", json={"operator": "ops", "token": TOKEN}) as response:
+            assert 1 <= int(response.headers["Retry-After"]) <= 60
+        async with http.get(f"{base}/metrics") as response:
+            assert metric_value(await response.text(), "streamguard_api_refused_total", reason="rate_limited") == 4
 
 
 @pytest.mark.parametrize("read_only", [False, True])

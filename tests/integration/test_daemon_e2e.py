@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 import yaml
 
-from streamguard.config import config_from_overrides
+from streamguard.config import DaemonConfig, config_from_overrides
 from streamguard.daemon import Daemon
 from streamguard.demo.clip import ClipTruth, write_demo_clip
 from streamguard.model.detector import Detector
@@ -198,6 +198,75 @@ def test_sigterm_ends_open_alerts_and_exits_zero(
     assert len(lines) == len(entries)
     assert all(alert_id in shown.stdout for alert_id in open_ids)
     assert "shutdown" in shown.stdout
+
+
+def test_alerts_left_open_by_a_killed_daemon_end_with_reason_restart_once(
+    tmp_path: Path, demo_model_path: Path, redis_server: RedisServer
+) -> None:
+    clip = write_demo_clip(tmp_path / "forged.mp4", seconds=6, forged_span=(0.0, 6.0), seed=23)
+    settings = {
+        "streams": [{"id": "loop", "url": str(clip.path), "loop": True, "realtime": True}],
+        "inference": {"model": str(demo_model_path), "device": "cpu"},
+        "redis": {"url": redis_server.url, "spool_path": str(tmp_path / "data" / "spool.jsonl")},
+        "server": {"listen": "127.0.0.1:0"},
+        "data_dir": str(tmp_path / "data"),
+    }
+    config_path = tmp_path / "daemon.yaml"
+    config_path.write_text(yaml.safe_dump(settings))
+
+    async def entries() -> list[dict[str, str]]:
+        client = aioredis.from_url(redis_server.url)
+        try:
+            return await alert_entries(client)
+        finally:
+            await client.aclose()
+
+    async def started() -> list[dict[str, str]]:
+        return [e for e in await entries() if e["event"] == "start"]
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamguard", "run", "--config", str(config_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        crashed = asyncio.run(wait_for(started, within_s=90))[0]["alert_id"]
+    finally:
+        process.kill()  # SIGKILL: no shutdown, the alert stays open in Redis
+        process.wait(timeout=30)
+    assert not [e for e in asyncio.run(entries()) if e["event"] == "end"]
+
+    async def restart() -> list[dict[str, str]]:
+        daemon = Daemon(DaemonConfig.model_validate(settings), detector=Detector.load(demo_model_path))
+        await daemon.start()
+        try:
+
+            async def ended() -> list[dict[str, str]]:
+                return [e for e in await entries() if e["event"] == "end" and e["alert_id"] == crashed]
+
+            await wait_for(ended, within_s=30)
+            await asyncio.sleep(1.0)  # a second end would come right after the first
+            return await entries()
+        finally:
+            await daemon.stop()
+
+    after = asyncio.run(restart())
+    ends = [e for e in after if e["event"] == "end" and e["alert_id"] == crashed]
+    assert [e["reason"] for e in ends] == ["restart"]
+    assert ends[0]["stream_id"] == "loop" and float(ends[0]["opened_at"]) > 0
+    # The new run's own alerts end with its shutdown, not as left open.
+    own = {e["alert_id"] for e in after if e["event"] == "start"} - {crashed}
+    assert all(e["reason"] != "restart" for e in after if e["event"] == "end" and e["alert_id"] in own)
+
+    async def nothing_left_open() -> bool:
+        client = aioredis.from_url(redis_server.url)
+        try:
+            return not await client.hgetall(f"{PREFIX}:open:loop")
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(nothing_left_open())
 
 
 def test_bad_config_names_file_and_field(tmp_path: Path) -> None:

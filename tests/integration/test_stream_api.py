@@ -104,6 +104,9 @@ async def test_add_remove_restart_and_cli(tmp_path: Path, demo_model_path: Path,
             assert field in [d["field"] for d in problem["detail"]], (body, problem)
             assert "hunter2" not in json.dumps(problem)
         assert (await call("POST", f"{api}/api/streams", "{not json"))[0] == 400
+        # Bodies and headers are bounded before any handler reads them.
+        assert (await call("POST", f"{api}/api/streams", '{"id": "' + "x" * 2_000_000 + '"}'))[0] == 413
+        assert (await call("GET", f"{api}/api/streams", headers={**AUTH, "X-Pad": "p" * 20_000}))[0] == 400
 
         # Outside the allowlist: 403 with the reason (never the URL), counted by reason.
         refused = [

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from streamguard.api.auth import bearer_middleware, bearer_token, token_matches
 from streamguard.api.openapi import openapi_document
 from streamguard.api.policy import StreamPolicy
+from streamguard.api.ratelimit import MinuteLimit, rate_limit_middleware
 from streamguard.api.runtime import check_exposure
 from streamguard.api.streams import RuntimeStreamStore
 from streamguard.api.whip import OfferError, check_offer
@@ -219,3 +220,42 @@ def test_the_token_can_come_from_a_file_and_a_bad_file_is_a_clear_error(tmp_path
         ApiConfig(token_file=tmp_path / "missing").resolved_token({})
     with pytest.raises(ValueError, match="token or token_file, not both"):
         ApiConfig.model_validate({"token": "a", "token_file": str(secret)})
+
+
+async def test_each_caller_has_its_own_request_budget_and_429_says_when_to_retry() -> None:
+    async def ok(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    limited: list[int] = []
+    middlewares = [
+        rate_limit_middleware(MinuteLimit(3), MinuteLimit(100), lambda: limited.append(1)),
+        bearer_middleware(None, {"a": "token-a", "b": "token-b"}),
+    ]
+    app = web.Application(middlewares=middlewares)
+    app.router.add_post("/whip/{stream_id}", ok)
+    app.router.add_get("/healthz", ok)
+    async with TestClient(TestServer(app)) as client:
+        as_a = {"Authorization": "Bearer token-a"}
+        assert [(await client.post("/whip/a", headers=as_a)).status for _ in range(3)] == [200] * 3
+        refused = await client.post("/whip/a", headers=as_a)
+        assert refused.status == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert "token-a" not in await refused.text()
+        assert (await client.post("/whip/b", headers={"Authorization": "Bearer token-b"})).status == 200
+        assert [(await client.get("/healthz")).status for _ in range(5)] == [200] * 5  # health is never limited
+    assert len(limited) == 1
+
+
+async def test_failed_authentications_lock_the_address_out_for_the_window() -> None:
+    async def ok(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application(
+        middlewares=[rate_limit_middleware(MinuteLimit(0), MinuteLimit(3)), bearer_middleware("right", {})]
+    )
+    app.router.add_get("/api/streams", ok)
+    async with TestClient(TestServer(app)) as client:
+        guesses = [
+            (await client.get("/api/streams", headers={"Authorization": f"Bearer guess{i}"})).status for i in range(5)
+        ]
+        assert guesses == [401, 401, 401, 429, 429]  # each guess is a new token: the address is what is limited
+        assert (await client.get("/api/streams", headers={"Authorization": "Bearer right"})).status == 429
