@@ -29,10 +29,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def ping(port: int, timeout_s: float = 0.5) -> bool:
+def ping(port: int, timeout_s: float = 0.5, password: str | None = None) -> bool:
     """Whether a Redis server answers ``PING`` on 127.0.0.1:`port` (raw RESP, no client library)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+            if password is not None:
+                sock.sendall(f"AUTH {password}\r\n".encode())
+                if not sock.recv(64).startswith(b"+OK"):
+                    return False
             sock.sendall(b"PING\r\n")
             return sock.recv(64).startswith(b"+PONG")
     except OSError:
@@ -48,6 +52,7 @@ class RedisServer:
         appendonly: Run with ``--appendonly yes --appendfsync always`` so a SIGKILL loses nothing that was
             acknowledged (for tests that kill the server and expect earlier writes to survive).
         extra_args: More command-line options, e.g. ``["--enable-debug-command", "yes"]``.
+        password: Require this password (``--requirepass``); `url` carries it.
     """
 
     def __init__(
@@ -57,8 +62,10 @@ class RedisServer:
         workdir: Path | None = None,
         appendonly: bool = False,
         extra_args: list[str] | None = None,
+        password: str | None = None,
     ) -> None:
         self.port = port if port is not None else free_port()
+        self.password = password
         self.workdir = workdir
         self.appendonly = appendonly
         self.extra_args = list(extra_args or [])
@@ -66,8 +73,9 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        """``redis://127.0.0.1:PORT/0``."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        """``redis://127.0.0.1:PORT/0`` (``redis://:PASSWORD@...`` with a password)."""
+        auth = f":{self.password}@" if self.password is not None else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def pid(self) -> int | None:
@@ -87,6 +95,7 @@ class RedisServer:
             "",
             *persistence,
             *(["--dir", str(self.workdir)] if self.workdir is not None else []),
+            *(["--requirepass", self.password] if self.password is not None else []),
             *self.extra_args,
         ]
 
@@ -106,7 +115,7 @@ class RedisServer:
             if self.process.poll() is not None:
                 stderr = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
                 raise RuntimeError(f"redis-server on port {self.port} exited: {stderr.strip()}")
-            if ping(self.port):
+            if ping(self.port, password=self.password):
                 return self
             time.sleep(0.02)
         self.kill()
