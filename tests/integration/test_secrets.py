@@ -39,7 +39,8 @@ async def redis_dump(url: str) -> str:
     parts: list[str] = []
     try:
         async for key in client.scan_iter():
-            kind = (await client.type(key)).decode()
+            kind_reply: bytes | str = await client.type(key)
+            kind = kind_reply.decode() if isinstance(kind_reply, bytes) else kind_reply
             if kind == "string":
                 value: object = await client.get(key)
             elif kind == "hash":
