@@ -12,10 +12,15 @@ import pytest
 from streamguard.api.server import tls_context
 from streamguard.config import DaemonConfig, TlsConfig
 from streamguard.daemon import Daemon
+from streamguard.demo.clip import write_demo_clip
 from streamguard.errors import ConfigError
 from streamguard.model.detector import Detector
 from tests.support.certificates import TestCa
+from tests.support.daemon_checks import wait_for
 from tests.support.redis_server import RedisServer
+from tests.support.whip_client import WhipPublisher, loopback_ice
+
+__all__ = ["loopback_ice"]
 
 TOKEN = "tls-test-token"  # noqa: S105 - a test token
 
@@ -119,3 +124,42 @@ def test_unreadable_or_mismatched_certificates_are_clear_startup_errors(tmp_path
         tls_context(TlsConfig(cert_file=tmp_path / "garbage.pem", key_file=server.key))
     with pytest.raises(ConfigError, match=r"server\.tls\.client_ca_file"):
         tls_context(TlsConfig(cert_file=server.cert, key_file=server.key, client_ca_file=tmp_path / "garbage.pem"))
+
+
+async def test_a_whip_publisher_over_https_is_analysed(
+    tmp_path: Path, demo_model_path: Path, redis_server: RedisServer, loopback_ice: None
+) -> None:
+    ca = TestCa(tmp_path)
+    server = ca.issue("server")
+    config = DaemonConfig.model_validate(
+        {
+            "streams": [{"id": "pub", "type": "webrtc"}],
+            "inference": {"model": str(demo_model_path), "device": "cpu"},
+            "redis": {"url": redis_server.url},
+            "server": {"listen": "127.0.0.1:0", "tls": {"cert_file": str(server.cert), "key_file": str(server.key)}},
+            "data_dir": str(tmp_path / "data"),
+            "api": {"token": TOKEN, "webrtc": {"host_addresses": ["127.0.0.1"]}},
+        }
+    )
+    clip = write_demo_clip(tmp_path / "clip.mp4", seconds=4, forged_span=None, seed=61)
+    daemon = Daemon(config, detector=Detector.load(demo_model_path, device="cpu"))
+    await daemon.start()
+    assert daemon.server is not None
+    base = daemon.server.url
+    publisher = WhipPublisher(f"{base}/whip/pub", clip.path, token=TOKEN, audio=False, ssl_context=client_context(ca))
+    try:
+        assert await publisher.publish() == 201
+        worker = daemon.streams["pub"].worker
+
+        async def analysed() -> bool:
+            return worker.status.analyzed > 3
+
+        await wait_for(analysed, within_s=30)
+        assert await publisher.delete(base) == 200
+        untrusting = WhipPublisher(f"{base}/whip/pub", clip.path, token=TOKEN, audio=False)
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            await untrusting.publish()
+        await untrusting.close()
+    finally:
+        await publisher.close()
+        await daemon.stop()

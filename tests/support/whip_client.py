@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +27,16 @@ class WhipPublisher:
     """Publishes a clip (looped, real-time) and a silent audio track to a WHIP endpoint."""
 
     def __init__(
-        self, endpoint: str, clip: Path, token: str | None = None, audio: bool = True, codec: str | None = None
+        self,
+        endpoint: str,
+        clip: Path,
+        token: str | None = None,
+        audio: bool = True,
+        codec: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.ssl_context = ssl_context
         self.codec = codec
         self.clip = clip
         self.token = token
@@ -59,7 +67,7 @@ class WhipPublisher:
             self.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.posted_at = time.monotonic()
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(connector=self._connector()) as http:
             async with http.post(
                 self.endpoint,
                 data=self.pc.localDescription.sdp,
@@ -78,11 +86,14 @@ class WhipPublisher:
     async def delete(self, base_url: str) -> int:
         """End the session with DELETE; returns the status."""
         assert self.location is not None
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(connector=self._connector()) as http:
             async with http.delete(base_url + self.location, headers=self._headers()) as response:
                 status = response.status
         await self.close()
         return status
+
+    def _connector(self) -> aiohttp.TCPConnector:
+        return aiohttp.TCPConnector(ssl=self.ssl_context if self.ssl_context is not None else True)
 
     async def close(self) -> None:
         """Stop sending and close the peer connection, without telling the server."""
