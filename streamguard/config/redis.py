@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationInfo, field_validator
 
 from streamguard.config.base import StrictModel
+from streamguard.sinks.spool import DEFAULT_MAX_BYTES
 
 REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 KEY_PREFIX_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -74,6 +75,11 @@ class RedisConfig(StrictModel):
         ge=1,
         le=10_000_000,
         description="Events held while Redis is unreachable; beyond this the oldest are dropped and counted.",
+    )
+    spool_max_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES,
+        ge=1024 * 1024,
+        description="Bytes the spool may hold (events with their images); beyond, the oldest are dropped and counted.",
     )
     spool_path: Path | None = Field(
         default=None,

@@ -330,6 +330,7 @@ class Daemon:
             alerts_maxlen=redis_cfg.alerts_maxlen,
             mask_ttl_s=redis_cfg.mask_ttl_s,
             spool_max_events=redis_cfg.spool_max_events,
+            spool_max_bytes=redis_cfg.spool_max_bytes,
             spool_path=redis_cfg.spool_path,
             metrics=self.metrics,
             retry_initial_s=redis_cfg.retry_initial_s,

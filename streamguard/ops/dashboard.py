@@ -214,6 +214,13 @@ def sink_panels() -> list[PanelSpec]:
             "Alert events waiting for Redis.",
         ),
         PanelSpec(
+            "Spool size",
+            "timeseries",
+            "bytes",
+            ((f"sum by (instance) ({m.SINK_SPOOL_BYTES})", "{{instance}}"),),
+            "Bytes the waiting events hold (images included); the oldest go past redis.spool_max_bytes.",
+        ),
+        PanelSpec(
             "Alert events published / dropped",
             "timeseries",
             "ops",

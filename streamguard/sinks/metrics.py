@@ -37,6 +37,7 @@ ALERT_LATENCY_SECONDS = PREFIX + "alert_latency_seconds"
 ALERTS = PREFIX + "alerts_total"
 SINK_SPOOL_DEPTH = PREFIX + "sink_spool_depth"
 SINK_DROPPED = PREFIX + "sink_dropped_total"
+SINK_SPOOL_BYTES = PREFIX + "sink_spool_bytes"
 SINK_PUBLISHED = PREFIX + "sink_published_total"
 EXPLANATIONS = PREFIX + "explanations_total"
 EXPLAIN_SECONDS = PREFIX + "explain_seconds"
@@ -65,6 +66,7 @@ METRIC_NAMES: tuple[str, ...] = (
     ALERTS,
     SINK_SPOOL_DEPTH,
     SINK_DROPPED,
+    SINK_SPOOL_BYTES,
     SINK_PUBLISHED,
     EXPLANATIONS,
     EXPLAIN_SECONDS,
@@ -156,6 +158,7 @@ class Metrics:
         )
         self.alerts = Counter(ALERTS, "Alert events, by event.", [*stream, "event"], registry=reg)
         self.sink_spool_depth = Gauge(SINK_SPOOL_DEPTH, "Alert events waiting for Redis.", registry=reg)
+        self.sink_spool_bytes = Gauge(SINK_SPOOL_BYTES, "Bytes of the alert events waiting for Redis.", registry=reg)
         self.sink_dropped = Counter(SINK_DROPPED, "Alert events given up by the sink.", registry=reg)
         self.sink_published = Counter(SINK_PUBLISHED, "Alert events written to Redis.", registry=reg)
         self.explanations = Counter(EXPLANATIONS, "Alert events explained, by result.", ["result"], registry=reg)

@@ -55,7 +55,7 @@ from streamguard.sinks.encoding import (
     stream_state_key,
 )
 from streamguard.sinks.metrics import Metrics
-from streamguard.sinks.spool import Spool, SpoolRecord
+from streamguard.sinks.spool import DEFAULT_MAX_BYTES, Spool, SpoolRecord
 from streamguard.types import AlertEvent, AlertPhase, Score
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,7 @@ class RedisSink:
         alerts_maxlen: Approximate cap of the alerts stream (``XADD ... MAXLEN ~ N``).
         mask_ttl_s: TTL of the mask PNG and overlay JPEG keys.
         spool_max_events: Capacity of the spool in events; the oldest is dropped (and counted) beyond it.
+        spool_max_bytes: Capacity of the spool in bytes (images included), enforced the same way; None: none.
         spool_path: Optional JSONL file that mirrors the spool, so unsent events survive a restart.
         metrics: Where to report spool depth, drops, published events, alert counts and latency.
         retry_initial_s: First delay before retrying after a failed write.
@@ -163,6 +164,7 @@ class RedisSink:
         alerts_maxlen: int = 100_000,
         mask_ttl_s: int = 86400,
         spool_max_events: int = 10_000,
+        spool_max_bytes: int | None = DEFAULT_MAX_BYTES,
         spool_path: Path | None = None,
         metrics: Metrics | None = None,
         retry_initial_s: float = 0.2,
@@ -188,7 +190,7 @@ class RedisSink:
         self._socket_timeout_s = socket_timeout_s
         self._sink_id = uuid.uuid4().hex[:12]
         self._marker_key = f"{prefix}:sink:{self._sink_id}:last"
-        self._spool = Spool(spool_max_events, spool_path)
+        self._spool = Spool(spool_max_events, spool_path, spool_max_bytes)
         self._incoming: deque[_PendingAlert] = deque()
         self._open_alerts: dict[str, _OpenAlert] = {}
         self._state: dict[str, _StateUpdate] = {}
@@ -603,6 +605,7 @@ class RedisSink:
     def _update_depth(self) -> None:
         if self._metrics is not None:
             self._metrics.sink_spool_depth.set(self.spool_depth)
+            self._metrics.sink_spool_bytes.set(self._spool.bytes)
 
 
 def _state_text(value: StateValue) -> str:

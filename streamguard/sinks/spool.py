@@ -1,7 +1,8 @@
 """A bounded FIFO of pending Redis writes, optionally mirrored to an append-only JSONL file.
 
-Records leave the spool in the order they entered. When it is full the *oldest* waiting record is dropped
-(live alerts: the newest matter most), counted in `Spool.dropped` and logged — never silently.
+Records leave the spool in the order they entered. When it is full — in records, or in bytes of their JSON
+form (images included) — the *oldest* waiting record is dropped (live alerts: the newest matter most), counted
+in `Spool.dropped` and logged — never silently.
 
 The writer takes records from the head in batches: `begin_batch` marks them in flight (they are never dropped
 while a write is under way), then `commit_batch` removes them after Redis acknowledged the write or
@@ -29,8 +30,12 @@ from typing import IO, Any
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+"""Default byte capacity of the daemon's spool (about 5,000 events with their images)."""
 # Rewrite the file once it holds this many lines more than twice the live records.
 _COMPACT_SLACK_LINES = 1000
+# ... or once its dropped records take this many bytes (or the byte bound, when smaller).
+_COMPACT_SLACK_BYTES = 16 * 1024 * 1024
 # Drop warnings are coalesced to at most one log line per interval (the count is always exact).
 _DROP_LOG_INTERVAL_S = 1.0
 
@@ -84,12 +89,19 @@ class Spool:
         max_events: Capacity in records (>= 1).
         path: Optional JSONL file mirroring the spool; created with its parent directory if missing, and
             replayed when it already exists.
+        max_bytes: Capacity in bytes of the records' JSON lines (what the file holds); None: unbounded. The
+            newest record always stays, whatever its size, and records in flight are never dropped.
     """
 
-    def __init__(self, max_events: int, path: Path | None = None) -> None:
+    def __init__(self, max_events: int, path: Path | None = None, max_bytes: int | None = None) -> None:
         if max_events < 1:
             raise ValueError(f"max_events must be >= 1, got {max_events}")
+        if max_bytes is not None and max_bytes < 1:
+            raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
         self._max_events = max_events
+        self._max_bytes = max_bytes
+        self._sizes: dict[str, int] = {}
+        self._bytes = 0
         self._records: deque[SpoolRecord] = deque()
         self._in_flight = 0
         self._dropped = 0
@@ -98,6 +110,7 @@ class Spool:
         self._path = path
         self._file: IO[str] | None = None
         self._file_lines = 0
+        self._file_bytes = 0
         if path is not None:
             self._open_file(path)
 
@@ -105,6 +118,11 @@ class Spool:
     def depth(self) -> int:
         """Records waiting, in flight included."""
         return len(self._records)
+
+    @property
+    def bytes(self) -> int:
+        """Size of the waiting records' JSON lines, in flight included."""
+        return self._bytes
 
     @property
     def dropped(self) -> int:
@@ -130,10 +148,12 @@ class Spool:
         Returns:
             The records dropped to make room (oldest first); empty when there was room.
         """
+        line = record.to_json()
         self._records.append(record)
-        self._write_lines([record.to_json()])
+        self._count_in(record, len(line))
+        self._write_lines([line])
         dropped: list[SpoolRecord] = []
-        while len(self._records) > self._max_events:
+        while self._over_capacity():
             oldest = self.drop_oldest()
             if oldest is None:
                 break
@@ -150,6 +170,7 @@ class Spool:
             return None
         record = self._records[self._in_flight]
         del self._records[self._in_flight]
+        self._count_out([record])
         self._dropped += 1
         self._log_drop(record)
         self._record_removal([record.record_id])
@@ -174,9 +195,10 @@ class Spool:
     def commit_through(self, count: int) -> None:
         """Remove the first `count` records (all in flight or not): they are known to be written."""
         count = min(count, len(self._records))
-        ids = [self._records.popleft().record_id for _ in range(count)]
+        removed = [self._records.popleft() for _ in range(count)]
+        self._count_out(removed)
         self._in_flight = 0
-        self._record_removal(ids)
+        self._record_removal([record.record_id for record in removed])
 
     def remove_written(self, record_ids: set[str]) -> list[SpoolRecord]:
         """Remove the head records whose ids are in `record_ids` (found written after an uncertain failure).
@@ -187,6 +209,7 @@ class Spool:
         removed: list[SpoolRecord] = []
         while self._records and self._records[0].record_id in record_ids:
             removed.append(self._records.popleft())
+        self._count_out(removed)
         self._in_flight = 0
         self._record_removal([record.record_id for record in removed])
         return removed
@@ -201,15 +224,37 @@ class Spool:
             self._file.close()
             self._file = None
 
+    def _file_byte_limit(self) -> int:
+        """File size past which it is rewritten: twice the live records plus slack (the byte bound at most)."""
+        slack = _COMPACT_SLACK_BYTES if self._max_bytes is None else min(_COMPACT_SLACK_BYTES, self._max_bytes)
+        return 2 * self._bytes + slack
+
+    def _count_in(self, record: SpoolRecord, size: int) -> None:
+        self._sizes[record.record_id] = size
+        self._bytes += size
+
+    def _count_out(self, records: list[SpoolRecord]) -> None:
+        for record in records:
+            self._bytes -= self._sizes.pop(record.record_id, 0)
+
+    def _over_capacity(self) -> bool:
+        if len(self._records) > self._max_events:
+            return True
+        waiting = len(self._records) - self._in_flight
+        return self._max_bytes is not None and self._bytes > self._max_bytes and waiting > 1
+
     def _log_drop(self, record: SpoolRecord) -> None:
         self._drops_unlogged += 1
         now = time.monotonic()
         if now - self._last_drop_log < _DROP_LOG_INTERVAL_S:
             return
         logger.warning(
-            "spool full (%d records): dropped the oldest pending event of stream %s (alert %s, %s); "
-            "%d dropped since the last message, %d in total",
+            "spool full (%d of at most %d records, %d of at most %s bytes): dropped the oldest pending event of "
+            "stream %s (alert %s, %s); %d dropped since the last message, %d in total",
+            len(self._records),
             self._max_events,
+            self._bytes,
+            "unbounded" if self._max_bytes is None else self._max_bytes,
             record.stream_id,
             record.fields.get("alert_id", "?"),
             record.fields.get("event", "?"),
@@ -225,7 +270,10 @@ class Spool:
             return
         if not self._records:
             self._rewrite()
-        elif self._file_lines > 2 * len(self._records) + _COMPACT_SLACK_LINES:
+        elif (
+            self._file_lines > 2 * len(self._records) + _COMPACT_SLACK_LINES
+            or self._file_bytes > self._file_byte_limit()
+        ):
             self._rewrite()
         else:
             self._write_lines([json.dumps({"op": "del", "ids": ids}, separators=(",", ":"))])
@@ -250,7 +298,8 @@ class Spool:
                 self._replay_line(path, number, line, by_id)
         for record in by_id.values():
             self._records.append(record)
-        while len(self._records) > self._max_events:
+            self._count_in(record, len(record.to_json()))
+        while self._over_capacity():
             self.drop_oldest()
 
     @staticmethod
@@ -281,6 +330,7 @@ class Spool:
             os.replace(tmp, self._path)
             self._file = self._path.open("a", encoding="utf-8")
             self._file_lines = len(self._records)
+            self._file_bytes = self._bytes + len(self._records)
         except OSError as e:
             self._disable_file(e)
 
@@ -291,6 +341,7 @@ class Spool:
             self._file.write("".join(line + "\n" for line in lines))
             self._file.flush()
             self._file_lines += len(lines)
+            self._file_bytes += sum(len(line) + 1 for line in lines)
         except OSError as e:
             self._disable_file(e)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -115,6 +116,46 @@ async def test_overflow_while_down_drops_only_the_oldest_and_counts_them(
     assert await alert_ids(client) == [f"e{n:03d}" for n in range(15, 25)]
     assert sample(metrics, "streamguard_sink_published_total") == 10
     assert sample(metrics, "streamguard_sink_dropped_total") == 15
+
+
+OUTAGE_S = float(os.environ.get("STREAMGUARD_OUTAGE_S", "15"))
+"""Length of the long outage: 15 s in the suite; ``STREAMGUARD_OUTAGE_S=60`` (or more) for the long version."""
+
+
+async def test_a_long_outage_past_the_spools_bytes_drops_only_the_oldest_counted_and_delivers_the_rest(
+    durable_redis: RedisServer, client: aioredis.Redis, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rate_hz, kept = 10, 60  # events published a second while Redis is down; events the byte bound holds
+    probe_metrics = Metrics()
+    probe = RedisSink(durable_redis.url, prefix="probe", metrics=probe_metrics, **FAST_RETRY)
+    await probe.start()
+    durable_redis.kill()
+    probe.publish_alert(make_event(alert_id="probe"))
+    await wait_until(lambda: (sample(probe_metrics, "streamguard_sink_spool_bytes") or 0) > 0)
+    event_bytes = int(sample(probe_metrics, "streamguard_sink_spool_bytes") or 0)
+    await probe.close(timeout_s=0.1)
+
+    metrics = Metrics()
+    sink = RedisSink(
+        durable_redis.url, prefix=PREFIX, metrics=metrics, spool_path=tmp_path / "spool.jsonl",
+        spool_max_bytes=kept * event_bytes + event_bytes // 2, **FAST_RETRY,
+    )  # fmt: skip
+    await sink.start()
+    total = int(OUTAGE_S * rate_hz)
+    for n in range(total):
+        sink.publish_alert(make_event(alert_id=f"e{n:05d}"))
+        await asyncio.sleep(1 / rate_hz)
+    await wait_until(lambda: sink.spool_depth == kept and sink.dropped == total - kept)
+    assert (sample(metrics, "streamguard_sink_spool_bytes") or 0) <= kept * event_bytes + event_bytes // 2
+    assert (tmp_path / "spool.jsonl").stat().st_size <= 3.5 * kept * event_bytes  # the disk copy is bounded too
+    assert "dropped the oldest pending event" in caplog.text  # logged, never silent
+
+    durable_redis.restart()
+    assert await sink.flush(30)
+    await sink.close()
+    assert await alert_ids(client) == [f"e{n:05d}" for n in range(total - kept, total)]
+    assert sample(metrics, "streamguard_sink_published_total") == kept
+    assert sample(metrics, "streamguard_sink_dropped_total") == total - kept
 
 
 async def test_close_while_down_keeps_events_for_the_next_sink(

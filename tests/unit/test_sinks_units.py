@@ -53,6 +53,24 @@ def test_spool_drops_oldest_when_full_and_counts_them(caplog: pytest.LogCaptureF
     assert "dropped the oldest pending event of stream cam1" in caplog.text
 
 
+def test_spool_bounded_by_bytes_drops_the_oldest_counts_them_and_keeps_the_newest(tmp_path: Path) -> None:
+    size = len(record(0, blob=b"x" * 3000).to_json())
+    spool = Spool(1000, tmp_path / "spool.jsonl", max_bytes=3 * size)
+    dropped = [r.record_id for n in range(5) for r in spool.append(record(n, blob=b"x" * 3000))]
+    assert dropped == ["id0000", "id0001"] and spool.dropped == 2
+    assert spooled_ids(spool) == ["id0002", "id0003", "id0004"] and spool.bytes == 3 * size
+    huge = record(9, blob=b"y" * 50_000)
+    assert [r.record_id for r in spool.append(huge)] == ["id0002", "id0003", "id0004"]
+    assert spooled_ids(spool) == ["id0009"]  # one record larger than the bound still goes through
+    spool.commit_through(1)
+    assert spool.bytes == 0 and spool.depth == 0
+    for n in range(3):
+        spool.append(record(n, blob=b"x" * 3000))
+    spool.close()
+    restored = Spool(1000, tmp_path / "spool.jsonl", max_bytes=2 * size)  # a smaller bound applies on replay
+    assert spooled_ids(restored) == ["id0001", "id0002"] and restored.bytes == 2 * size
+
+
 def test_spool_never_drops_records_in_flight() -> None:
     spool = Spool(3)
     for n in range(3):
