@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationInfo, field_validator
 
 from streamguard.config.base import StrictModel
-from streamguard.sinks.spool import DEFAULT_MAX_BYTES
 
 REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 KEY_PREFIX_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -40,6 +39,10 @@ def check_redis_url(url: str) -> str:
     if scheme.lower() != "unix" and not parts.hostname:
         raise ValueError(f"{scheme.lower()}:// URL names no host")
     return url
+
+
+DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024
+"""Default byte capacity of the daemon's spool (about 5,000 events with their images)."""
 
 
 class RedisConfig(StrictModel):
@@ -77,7 +80,7 @@ class RedisConfig(StrictModel):
         description="Events held while Redis is unreachable; beyond this the oldest are dropped and counted.",
     )
     spool_max_bytes: int = Field(
-        default=DEFAULT_MAX_BYTES,
+        default=DEFAULT_SPOOL_MAX_BYTES,
         ge=1024 * 1024,
         description="Bytes the spool may hold (events with their images); beyond, the oldest are dropped and counted.",
     )

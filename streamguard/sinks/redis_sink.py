@@ -38,6 +38,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, FieldT
 
+from streamguard.config.redis import DEFAULT_SPOOL_MAX_BYTES
 from streamguard.errors import AlertEntryError, SinkError
 from streamguard.redaction import redact_text, redact_url
 from streamguard.sinks.encoding import (
@@ -55,7 +56,7 @@ from streamguard.sinks.encoding import (
     stream_state_key,
 )
 from streamguard.sinks.metrics import Metrics
-from streamguard.sinks.spool import DEFAULT_MAX_BYTES, Spool, SpoolRecord
+from streamguard.sinks.spool import Spool, SpoolRecord
 from streamguard.types import AlertEvent, AlertPhase, Score
 
 logger = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ class RedisSink:
         alerts_maxlen: int = 100_000,
         mask_ttl_s: int = 86400,
         spool_max_events: int = 10_000,
-        spool_max_bytes: int | None = DEFAULT_MAX_BYTES,
+        spool_max_bytes: int | None = DEFAULT_SPOOL_MAX_BYTES,
         spool_path: Path | None = None,
         metrics: Metrics | None = None,
         retry_initial_s: float = 0.2,

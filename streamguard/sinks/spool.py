@@ -30,8 +30,6 @@ from typing import IO, Any
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
-"""Default byte capacity of the daemon's spool (about 5,000 events with their images)."""
 # Rewrite the file once it holds this many lines more than twice the live records.
 _COMPACT_SLACK_LINES = 1000
 # ... or once its dropped records take this many bytes (or the byte bound, when smaller).
