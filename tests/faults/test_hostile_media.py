@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamguard.ingest import FileSource
-from tests.support.fuzz import MUTATIONS, SEED_FORMATS, mutate, run_mutant, write_seed_clip
+from streamguard.ingest import FileSource, SourceEnded
+from tests.support.fuzz import MUTATIONS, SEED_FORMATS, mutate, run_mutant, write_seed_clip, write_ts_segment
 
 MUTANTS_PER_FORMAT = 14  # two of each mutation kind: the suite's share; tools/fuzz_media.py runs hundreds
 
@@ -42,3 +42,37 @@ async def test_damaged_files_end_cleanly_and_a_healthy_stream_keeps_flowing(seed
             assert outcome.frames > 0 or outcome.error, outcome  # nothing delivered is always explained
     finally:
         await healthy.close()
+
+
+async def switched_stream_sizes(tmp_path: Path, encoder: str, size: tuple[int, int]) -> list[tuple[int, int]]:
+    """Frame sizes the file source delivers from a 160x120 H.264 segment followed by another segment."""
+    first = write_ts_segment(tmp_path / "a.ts", "libx264", (160, 120))
+    then = write_ts_segment(tmp_path / "b.ts", encoder, size)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + then.read_bytes())
+    source = FileSource("switch", str(joined), analysis_fps=100.0, realtime=False, loop=False, queue_size=64)
+    await source.start()
+    sizes: list[tuple[int, int]] = []
+    try:
+        with pytest.raises(SourceEnded):
+            while True:
+                frame = await asyncio.wait_for(source.recv(), 20)
+                sizes.append((frame.image.shape[1], frame.image.shape[0]))
+    finally:
+        await source.close()
+    return sizes
+
+
+async def test_a_stream_that_changes_size_mid_way_keeps_delivering_at_the_new_size(tmp_path: Path) -> None:
+    """Two MPEG-TS segments back to back (a camera reconfigured mid-stream): frames of both sizes come through."""
+    sizes = await switched_stream_sizes(tmp_path, "libx264", (640, 360))
+    switch = sizes.index((640, 360))
+    assert set(sizes[:switch]) == {(160, 120)} and set(sizes[switch:]) == {(640, 360)}
+    assert switch >= 15 and len(sizes) - switch >= 20
+
+
+async def test_a_codec_switch_mid_stream_ends_the_source_cleanly(tmp_path: Path) -> None:
+    """A different codec after the first segment is a new elementary stream: it is not followed (a limitation,
+    documented), but the source delivers the first part and ends cleanly instead of failing or hanging."""
+    sizes = await switched_stream_sizes(tmp_path, "mpeg4", (320, 240))
+    assert set(sizes) == {(160, 120)} and len(sizes) >= 15

@@ -45,6 +45,21 @@ def write_seed_clip(path: Path, frames: int = 24, size: tuple[int, int] = (160, 
     return path
 
 
+def write_ts_segment(path: Path, encoder: str, size: tuple[int, int], frames: int = 24) -> Path:
+    """An MPEG-TS segment of the astronaut (segments concatenate byte for byte, as HLS and cameras send them)."""
+    face = astronaut_rgb()
+    width, height = size
+    with av.open(str(path), mode="w", format="mpegts") as container:
+        stream = container.add_stream(encoder, rate=12)
+        assert isinstance(stream, av.VideoStream)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            frame = np.ascontiguousarray(face[i : i + height, i : i + width])
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
 def mutate(data: bytes, rng: np.random.Generator, kind: str) -> bytes:
     """A damaged copy of `data` (the first 32 bytes are fair game: container headers are the point)."""
     out = bytearray(data)
