@@ -28,20 +28,32 @@ from streamguard.bench.scenarios import histogram_quantiles, slope_per_hour
 from tests.support.redis_process import RedisServer, free_port
 from tests.support.rtsp_process import RtspServer
 
-CAMERA_OUTAGE_S = 5.0
-REDIS_OUTAGE_S = 3.0
-
 
 @dataclass(frozen=True, slots=True)
 class SoakPlan:
-    """When things go wrong during the soak, as fractions of its duration."""
+    """When things go wrong during the soak (as fractions of its duration), and for how long.
+
+    Attributes:
+        camera_drops: When the RTSP server (every camera) goes away.
+        redis_restart: When Redis goes away.
+        camera_outage_s: How long the cameras stay away (``--camera-outage-s 300``: a camera gone 5 minutes).
+        redis_outage_s: How long Redis stays away (``--redis-outage-s 60``).
+    """
 
     camera_drops: tuple[float, ...] = (0.25, 0.6)
     redis_restart: float = 0.5
+    camera_outage_s: float = 5.0
+    redis_outage_s: float = 3.0
 
 
 def run_soak(
-    minutes: float, streams: int, clip: Path, model: Path, workdir: Path, log: Callable[[str], None] = print
+    minutes: float,
+    streams: int,
+    clip: Path,
+    model: Path,
+    workdir: Path,
+    log: Callable[[str], None] = print,
+    plan: SoakPlan | None = None,
 ) -> dict[str, Any]:
     """Run the soak and return RSS samples and slope, events written vs read back, reconnects and errors."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -59,7 +71,7 @@ def run_soak(
         )  # fmt: skip
     try:
         _wait_ready(port)
-        samples = _drive(minutes * 60, daemon.pid, rtsp, redis, log)
+        samples = _drive(minutes * 60, daemon.pid, rtsp, redis, log, plan or SoakPlan())
         metrics = _scrape(port)
         daemon.send_signal(signal.SIGTERM)
         exit_code = daemon.wait(timeout=60)
@@ -101,10 +113,9 @@ def _wait_ready(port: int, timeout_s: float = 120.0) -> None:
 
 
 def _drive(
-    duration_s: float, pid: int, rtsp: RtspServer, redis: RedisServer, log: Callable[[str], None]
+    duration_s: float, pid: int, rtsp: RtspServer, redis: RedisServer, log: Callable[[str], None], plan: SoakPlan
 ) -> list[tuple[float, float]]:
     """Sample RSS (every tenth of the run, at most each minute) and inject the planned faults on time."""
-    plan = SoakPlan()
     interval = min(60.0, duration_s / 10)
     faults = sorted(
         [(f * duration_s, "camera") for f in plan.camera_drops] + [(plan.redis_restart * duration_s, "redis")]
@@ -116,7 +127,9 @@ def _drive(
         if faults and elapsed >= faults[0][0]:
             _, kind = faults.pop(0)
             log(f"  soak t={elapsed:.0f}s: {kind} outage")
-            _outage(rtsp if kind == "camera" else redis, CAMERA_OUTAGE_S if kind == "camera" else REDIS_OUTAGE_S)
+            _outage(
+                rtsp if kind == "camera" else redis, plan.camera_outage_s if kind == "camera" else plan.redis_outage_s
+            )
         if elapsed >= next_sample:
             samples.append((elapsed, _rss_mb(pid)))
             next_sample += interval
@@ -214,10 +227,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: random weights)")
     parser.add_argument("--workdir", type=Path, default=Path("runs/soak"))
     parser.add_argument("--out", type=Path, default=Path("runs/soak/soak.json"))
+    defaults = SoakPlan()
+    parser.add_argument("--camera-outage-s", type=float, default=defaults.camera_outage_s)
+    parser.add_argument("--redis-outage-s", type=float, default=defaults.redis_outage_s)
     args = parser.parse_args(argv)
+    plan = SoakPlan(camera_outage_s=args.camera_outage_s, redis_outage_s=args.redis_outage_s)
     clip = bench_clips(args.workdir / "clips", n=1, seconds=12.0)[0]
     model = args.model or random_model(args.workdir)
-    report = run_soak(args.minutes, args.streams, clip, model, args.workdir)
+    report = run_soak(args.minutes, args.streams, clip, model, args.workdir, plan=plan)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"rss slope {report['rss_slope_mb_per_h']:.1f} MB/h; report {args.out}")
