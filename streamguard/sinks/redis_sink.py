@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -190,13 +191,15 @@ class RedisSink:
         self._connect_timeout_s = connect_timeout_s
         self._socket_timeout_s = socket_timeout_s
         self._sink_id = uuid.uuid4().hex[:12]
-        self._marker_key = f"{prefix}:sink:{self._sink_id}:last"
+        self._marker_key = marker_key(prefix, spool_path, self._sink_id)
         self._spool = Spool(spool_max_events, spool_path, spool_max_bytes)
+        # Records restored from disk may have been written by a run killed between EXEC and the spool's commit:
+        # the marker (same key for the same spool file) says which, before anything is written again.
+        self._uncertain_ids: list[str] = self._spool.record_ids()
         self._incoming: deque[_PendingAlert] = deque()
         self._open_alerts: dict[str, _OpenAlert] = {}
         self._state: dict[str, _StateUpdate] = {}
         self._state_in_flight = False
-        self._uncertain_ids: list[str] = []
         self._client: aioredis.Redis | None = None
         self._encoder: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -487,14 +490,18 @@ class RedisSink:
         return sorted(found, key=lambda entry: entry.opened_at)
 
     async def _reconcile(self) -> None:
-        """After a connection broke mid-``EXEC``: drop from the spool the batch Redis had applied."""
+        """Drop from the spool what Redis applied although no reply said so: every uncertain record up to the marker.
+
+        The reply is lost when the connection breaks mid-``EXEC``, or when a run is killed before its spool
+        recorded the commit (its records come back from the file as uncertain).
+        """
         marker = await self._require_client().get(self._marker_key)
         ids, self._uncertain_ids = self._uncertain_ids, []
-        if marker is None or _text(marker) != ids[-1]:
+        if marker is None or _text(marker) not in ids:
             return
-        written = self._spool.remove_written(set(ids))
+        written = self._spool.remove_written(set(ids[: ids.index(_text(marker)) + 1]))
         if written:
-            logger.info("Redis applied %d events before the connection broke; not writing them again", len(written))
+            logger.info("Redis had applied %d spooled events; not writing them again", len(written))
             self._after_commit(written)
 
     def _after_commit(self, records: list[SpoolRecord]) -> None:
@@ -607,6 +614,18 @@ class RedisSink:
         if self._metrics is not None:
             self._metrics.sink_spool_depth.set(self.spool_depth)
             self._metrics.sink_spool_bytes.set(self._spool.bytes)
+
+
+def marker_key(prefix: str, spool_path: Path | None, sink_id: str) -> str:
+    """Key holding the id of the last record a sink's latest ``EXEC`` wrote.
+
+    With a spool file the key follows the file (the next run on it reads the same key); without one it is
+    the sink's own.
+    """
+    if spool_path is None:
+        return f"{prefix}:sink:{sink_id}:last"
+    digest = hashlib.sha256(str(spool_path.expanduser().resolve()).encode()).hexdigest()[:16]
+    return f"{prefix}:spool:{digest}:last"
 
 
 def _state_text(value: StateValue) -> str:

@@ -174,6 +174,10 @@ class Spool:
         self._record_removal([record.record_id])
         return record
 
+    def record_ids(self) -> list[str]:
+        """Ids of every record, oldest first."""
+        return [record.record_id for record in self._records]
+
     def begin_batch(self, max_records: int) -> list[SpoolRecord]:
         """Mark up to `max_records` head records in flight and return them (oldest first).
 

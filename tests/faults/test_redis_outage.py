@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 
 from streamguard.sinks.encoding import AlertEntry, decode_mask_png
 from streamguard.sinks.metrics import Metrics
-from streamguard.sinks.redis_sink import RedisSink
+from streamguard.sinks.redis_sink import RedisSink, marker_key
 from tests.support.alert_events import disk_mask, make_event, wait_until
 from tests.support.redis_server import RedisServer, StreamEntries, running_redis_server
 
@@ -190,6 +190,37 @@ async def test_close_while_down_keeps_events_for_the_next_sink(
         else:
             assert entry.mask_key == ""
     assert spool_path.read_text() == ""
+
+
+async def test_a_run_killed_after_exec_but_before_its_spool_commit_is_not_written_twice(
+    durable_redis: RedisServer, client: aioredis.Redis, tmp_path: Path
+) -> None:
+    """SIGKILL between Redis applying a batch and the spool file recording it: the next run on the same spool
+    file finds the batch's marker and writes only what Redis never got."""
+    spool_path = tmp_path / "spool.jsonl"
+    first = RedisSink(durable_redis.url, prefix=PREFIX, spool_path=spool_path, **FAST_RETRY)
+    durable_redis.kill()
+    await first.start()
+    for n in range(5):
+        first.publish_alert(make_event(alert_id=f"e{n:03d}"))
+    await wait_until(lambda: first.spool_depth == 5 and spool_path.read_text().count("\n") == 5)
+    await first.close(timeout_s=0.1)  # the five stay in the file, as after a crash
+    durable_redis.restart()
+    # What the killed run's last EXEC did before the kill: e000..e002 and the marker, in one transaction.
+    records = [json.loads(line) for line in spool_path.read_text().splitlines()]
+    async with client.pipeline(transaction=True) as pipe:
+        for record in records[:3]:
+            pipe.xadd(f"{PREFIX}:alerts", record["fields"])
+        pipe.set(marker_key(PREFIX, spool_path, "unused"), records[2]["id"])
+        await pipe.execute()
+
+    metrics = Metrics()
+    second = RedisSink(durable_redis.url, prefix=PREFIX, spool_path=spool_path, metrics=metrics, **FAST_RETRY)
+    await second.start()
+    assert await second.flush(15)
+    await second.close()
+    assert await alert_ids(client) == [f"e{n:03d}" for n in range(5)]  # each once, in order
+    assert sample(metrics, "streamguard_sink_published_total") == 5  # the three found written count too
 
 
 async def test_memory_spool_counts_events_left_at_close_as_dropped(redis_server_down: RedisServer) -> None:
