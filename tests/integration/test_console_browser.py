@@ -22,11 +22,12 @@ import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Browser, Page, async_playwright
 
-from streamguard.config import DaemonConfig
+from streamguard.config import DaemonConfig, ServerConfig, StreamConfig, TlsConfig
 from streamguard.daemon import Daemon
 from streamguard.demo.clip import write_demo_clip
 from streamguard.model.detector import Detector
 from tests.support.browser import QUIET_FLAGS, find_chromium
+from tests.support.certificates import TestCa
 from tests.support.daemon_checks import alert_entries, wait_for
 from tests.support.redis_server import RedisServer
 
@@ -227,3 +228,37 @@ async def add_stream(base: str, stream_id: str, url: str) -> tuple[int, str]:
         body = {"id": stream_id, "url": url}
         async with http.post(f"{base}/api/streams", json=body, headers={"Authorization": f"Bearer {TOKEN}"}) as r:
             return r.status, await r.text()
+
+
+async def test_the_console_works_over_native_https_with_a_secure_session_cookie(
+    tmp_path: Path, demo_model_path: Path, redis_server: RedisServer, browser: Browser
+) -> None:
+    server = TestCa(tmp_path).issue("server")
+    clip = write_demo_clip(tmp_path / "clip.mp4", seconds=4, forged_span=None, seed=62)
+    config = console_config(tmp_path, redis_server.url, demo_model_path).model_copy(
+        update={
+            "server": ServerConfig(listen="127.0.0.1:0", tls=TlsConfig(cert_file=server.cert, key_file=server.key)),
+            "streams": [StreamConfig(id="lobby", url=str(clip.path), loop=True, realtime=True)],
+        }
+    )
+    daemon = Daemon(config, detector=Detector.load(demo_model_path, device="cpu"))
+    await daemon.start()
+    assert daemon.server is not None
+    base = daemon.server.url
+    # The test CA is not in the browser's store: certificate errors are waived here, TLS itself is not.
+    context = await browser.new_context(ignore_https_errors=True)
+    page = await context.new_page()
+    try:
+        assert base.startswith("https://")
+        await page.goto(base + "/")
+        assert page.url == base + "/login"
+        await page.fill("input[name=operator]", OPERATOR)
+        await page.fill("input[name=token]", TOKEN)
+        await page.click("[data-testid=login-submit]")
+        await page.wait_for_url(base + "/", timeout=10_000)
+        cookie = next(c for c in await context.cookies() if c["name"] == "streamguard_console")
+        assert cookie["secure"] and cookie["httpOnly"] and TOKEN not in cookie["value"]
+        await page.locator('[data-testid=stream-tile][data-stream-id="lobby"]').wait_for(timeout=15_000)
+    finally:
+        await context.close()
+        await daemon.stop()
