@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from streamguard.api.registry import StreamSnapshot
 from streamguard.api.runtime import RuntimeApi, check_exposure
 from streamguard.api.server import HttpServer, build_app, tls_context
+from streamguard.clock import SYSTEM_CLOCK, Clock
 from streamguard.config import DaemonConfig, ResolvedStream, StreamConfig
 from streamguard.console import Console
 from streamguard.daemon.recovery import close_alerts_left_open
@@ -383,7 +383,7 @@ class Daemon:
             self.sink.publish_state(stream_id, stream_state(handle).to_fields())
 
 
-async def supervise(handle: StreamHandle, metrics: Metrics) -> None:
+async def supervise(handle: StreamHandle, metrics: Metrics, clock: Clock = SYSTEM_CLOCK) -> None:
     """Run a stream's worker; an unexpected failure is logged with its traceback and the worker restarted.
 
     Restarts back off exponentially (with jitter, capped) while the worker keeps failing, so a stream that
@@ -391,29 +391,29 @@ async def supervise(handle: StreamHandle, metrics: Metrics) -> None:
     """
     stream_id = handle.config.id
     while True:
-        started = time.monotonic()
+        started = clock.monotonic()
         try:
             await handle.worker.run()
             return
         except asyncio.CancelledError:
             raise
         except Exception:  # the supervisor's job: any worker bug is logged and the stream restarted
-            if time.monotonic() - started >= WORKER_HEALTHY_S:
+            if clock.monotonic() - started >= WORKER_HEALTHY_S:
                 handle.backoff.reset()
             delay = handle.backoff.next_delay()
             handle.restarts += 1
-            handle.retry_at = time.time() + delay
+            handle.retry_at = clock.time() + delay
             logger.exception(
                 "stream %s: worker failed; restart %d in %.1f s", stream_id, handle.restarts, delay,
                 extra={"stream_id": stream_id},
             )  # fmt: skip
             metrics.stream_errors.labels(stream=stream_id).inc()
             metrics.worker_restarts.labels(stream=stream_id).inc()
-            await asyncio.sleep(delay)
+            await clock.sleep(delay)
             handle.retry_at = None
 
 
-def stream_state(handle: StreamHandle) -> StreamState:
+def stream_state(handle: StreamHandle, clock: Clock = SYSTEM_CLOCK) -> StreamState:
     """The live state of a stream, from its source's statistics and its worker."""
     stats = handle.source.stats.snapshot()
     status = handle.worker.status
@@ -427,7 +427,7 @@ def stream_state(handle: StreamHandle) -> StreamState:
         state = StreamStatus.RECONNECTING
     else:
         state = StreamStatus.STARTING
-    retry_in = 0.0 if handle.retry_at is None else round(max(0.0, handle.retry_at - time.time()), 2)
+    retry_in = 0.0 if handle.retry_at is None else round(max(0.0, handle.retry_at - clock.time()), 2)
     return StreamState(
         status=state,
         url=handle.source.display_url,
