@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from contextlib import closing
 
 import av.container
 import av.error
 import av.video.stream
 
+from streamguard.clock import SYSTEM_CLOCK, Clock
 from streamguard.errors import StreamError
 from streamguard.ingest.backoff import Backoff
 from streamguard.ingest.base import EventCallback
@@ -130,7 +130,7 @@ class RtspSource(ThreadedSource):
             self._lost(str(e))
             return False
         self._reporter.opened()
-        watchdog = _StallWatchdog(self.stall_timeout_s)
+        watchdog = StallWatchdog(self.stall_timeout_s)
         with closing(container):
             try:
                 self._decode(container, stream, stop, watchdog)
@@ -151,7 +151,7 @@ class RtspSource(ThreadedSource):
         container: av.container.InputContainer,
         stream: av.video.stream.VideoStream,
         stop: threading.Event,
-        watchdog: _StallWatchdog,
+        watchdog: StallWatchdog,
     ) -> None:
         for frame in iter_frames(container, stream, stop, on_packet=watchdog.check):
             if watchdog.frames == 0:
@@ -169,19 +169,26 @@ class RtspSource(ThreadedSource):
         self._reporter.down(message)
 
 
-class _StallWatchdog:
-    """Raises `StallError` from the decode loop when no frame came for `timeout_s`."""
+class StallWatchdog:
+    """Raises `StallError` from the decode loop when no frame came for `timeout_s` (of `clock`'s time)."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, clock: Clock = SYSTEM_CLOCK) -> None:
         self.timeout_s = timeout_s
         self.frames = 0
-        self._last = time.monotonic()
+        self._clock = clock
+        self._last = clock.monotonic()
 
     def frame(self) -> None:
+        """A frame arrived."""
         self.frames += 1
-        self._last = time.monotonic()
+        self._last = self._clock.monotonic()
 
     def check(self) -> None:
-        idle = time.monotonic() - self._last
+        """Called on every packet.
+
+        Raises:
+            StallError: No frame for longer than `timeout_s`.
+        """
+        idle = self._clock.monotonic() - self._last
         if idle > self.timeout_s:
             raise StallError(f"stalled: no frame for {idle:.1f} s (stall timeout {self.timeout_s:g} s)")

@@ -34,9 +34,12 @@ from streamguard.ingest import (
     redact_url,
     source_from_url,
 )
+from streamguard.ingest.decode import StallError
 from streamguard.ingest.feed import DROP_FRAME_TOO_LARGE, PtsContinuity
+from streamguard.ingest.rtsp import StallWatchdog
 from streamguard.ingest.sampling import SAMPLE_EPS_S, RateMeter
 from streamguard.redaction import REDACTED, url_credentials
+from tests.support.clock import ManualClock
 
 # ---------------------------------------------------------------- redaction
 
@@ -427,3 +430,17 @@ async def test_frames_above_max_pixels_are_dropped_and_counted_before_conversion
     assert converted == [(64, 48), (64, 48)]  # the large one was never converted
     assert [(await source.recv()).index, (await source.recv()).index] == [0, 2]
     await source.close()
+
+
+def test_stall_watchdog_fires_only_after_the_timeout_without_frames() -> None:
+    clock = ManualClock()
+    watchdog = StallWatchdog(timeout_s=5.0, clock=clock)
+    clock.now += 5.0
+    watchdog.check()  # exactly the timeout: not yet a stall
+    watchdog.frame()
+    clock.now += 4.9
+    watchdog.check()  # a frame reset the timer
+    clock.now += 0.2
+    with pytest.raises(StallError, match=r"no frame for 5\.1 s \(stall timeout 5 s\)"):
+        watchdog.check()
+    assert watchdog.frames == 1
