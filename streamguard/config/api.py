@@ -102,8 +102,8 @@ class ApiConfig(StrictModel):
     token: SecretStr | None = Field(
         default=None,
         description=(
-            "Bearer token required on /api/* and /whip/*; unset: the STREAMGUARD_API_TOKEN environment "
-            "variable, else no authentication (bind the server to localhost then)."
+            "Bearer token required on /api/* and /whip/*; unset: `token_file`, else the STREAMGUARD_API_TOKEN "
+            "environment variable, else no authentication (served on loopback only, unless allow_unauthenticated)."
         ),
     )
     token_file: Path | None = Field(
