@@ -73,7 +73,7 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 _WRITE_ERRORS: tuple[type[BaseException], ...] = (RedisError, *_CONNECTION_ERRORS)
 _MARKER_TTL_S = 7 * 86400
-_OPENED_BY = "_sink"  # the sink that wrote an open-alert entry (its own are not "left open")
+_CREATED = "_created"  # when an open-alert entry's event was made: before this run started, it was left open
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,7 +450,7 @@ class RedisSink:
                 for key, blob in record.blobs.items():
                     pipe.set(key, blob, ex=self._mask_ttl_s)
                 pipe.xadd(self._alerts_key, _entry(record.fields), maxlen=self._alerts_maxlen, approximate=True)
-                self._track_open_alert(pipe, record.fields)
+                self._track_open_alert(pipe, record)
             pipe.set(self._marker_key, batch[-1].record_id, ex=_MARKER_TTL_S)
             self._uncertain_ids = [record.record_id for record in batch]
             try:
@@ -462,12 +462,13 @@ class RedisSink:
                 raise
             self._uncertain_ids = []
 
-    def _track_open_alert(self, pipe: Pipeline, fields: dict[str, str]) -> None:
+    def _track_open_alert(self, pipe: Pipeline, record: SpoolRecord) -> None:
+        fields = record.fields
         key = open_alerts_key(self._prefix, fields["stream_id"])
         if fields["event"] == AlertPhase.END:
             pipe.hdel(key, fields["alert_id"])
         else:
-            pipe.hset(key, fields["alert_id"], json.dumps({**fields, _OPENED_BY: self._sink_id}))
+            pipe.hset(key, fields["alert_id"], json.dumps({**fields, _CREATED: record.created}))
 
     async def alerts_left_open(self, stream_ids: Iterable[str]) -> list[AlertEntry]:
         """Alerts of `stream_ids` that an earlier run opened and never ended (it died): oldest first.
@@ -481,8 +482,8 @@ class RedisSink:
             stored = await client.hgetall(open_alerts_key(self._prefix, stream_id))
             for value in stored.values():
                 fields = json.loads(_text(value))
-                if fields.pop(_OPENED_BY, None) == self._sink_id:
-                    continue  # opened by this run
+                if float(fields.pop(_CREATED, 0.0)) >= self._started_wall:
+                    continue  # an event of this run (events replayed from an earlier run's spool are older)
                 try:
                     found.append(AlertEntry.from_fields(fields))
                 except AlertEntryError as e:

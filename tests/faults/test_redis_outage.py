@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from streamguard.sinks.encoding import AlertEntry, decode_mask_png
 from streamguard.sinks.metrics import Metrics
 from streamguard.sinks.redis_sink import RedisSink, marker_key
+from streamguard.types import AlertPhase, EndReason
 from tests.support.alert_events import disk_mask, make_event, wait_until
 from tests.support.redis_server import RedisServer, StreamEntries, running_redis_server
 
@@ -221,6 +222,30 @@ async def test_a_run_killed_after_exec_but_before_its_spool_commit_is_not_writte
     await second.close()
     assert await alert_ids(client) == [f"e{n:03d}" for n in range(5)]  # each once, in order
     assert sample(metrics, "streamguard_sink_published_total") == 5  # the three found written count too
+
+
+async def test_alerts_opened_by_a_dead_run_are_left_open_even_when_the_next_run_writes_them(
+    durable_redis: RedisServer, tmp_path: Path
+) -> None:
+    """An alert whose start only reached the dead run's spool file is still that run's: the next run, which
+    replays the file, reports it as left open; its own alerts are not."""
+    spool_path = tmp_path / "spool.jsonl"
+    first = RedisSink(durable_redis.url, prefix=PREFIX, spool_path=spool_path, **FAST_RETRY)
+    durable_redis.kill()
+    await first.start()
+    first.publish_alert(make_event(alert_id="dead-run"))
+    await wait_until(lambda: spool_path.read_text().count("\n") == 1)
+    await first.close(timeout_s=0.1)
+    durable_redis.restart()
+    second = RedisSink(durable_redis.url, prefix=PREFIX, spool_path=spool_path, **FAST_RETRY)
+    await second.start()
+    second.publish_alert(make_event(alert_id="this-run"))
+    second.publish_alert(make_event(alert_id="ended", ts=1.0))
+    second.publish_alert(make_event(AlertPhase.END, alert_id="ended", reason=EndReason.BELOW_THRESHOLD))
+    assert await second.flush(15)
+    left = await second.alerts_left_open(["cam1", "other"])
+    await second.close()
+    assert [entry.alert_id for entry in left] == ["dead-run"]
 
 
 async def test_memory_spool_counts_events_left_at_close_as_dropped(redis_server_down: RedisServer) -> None:
