@@ -758,23 +758,30 @@ ApiUrlOption = Annotated[
 TokenOption = Annotated[
     str | None, typer.Option("--token", envvar="STREAMGUARD_API_TOKEN", help="Bearer token (api.token).")
 ]
+CaFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file", envvar="STREAMGUARD_API_CA_FILE", help="PEM CA bundle that signed an https daemon's certificate."
+    ),
+]
 
 
-def _client(api: str, token: str | None) -> Any:
+def _client(api: str, token: str | None, ca_file: Path | None) -> Any:
     from streamguard.api.client import StreamApiClient
 
-    return StreamApiClient(api, token)
+    return StreamApiClient(api, token, ca_file)
 
 
 @streams_app.command("list")
 def streams_list(
     api: ApiUrlOption = "http://127.0.0.1:8080",
     token: TokenOption = None,
+    ca_file: CaFileOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show the running streams with their status, frame rates, faces and open alerts."""
     try:
-        streams = _client(api, token).list()
+        streams = _client(api, token, ca_file).list()
     except StreamguardError as e:
         raise _fail(e) from e
     if as_json:
@@ -807,6 +814,7 @@ def streams_add(
     realtime: Annotated[bool | None, typer.Option("--realtime/--no-realtime", help="Files: native rate.")] = None,
     api: ApiUrlOption = "http://127.0.0.1:8080",
     token: TokenOption = None,
+    ca_file: CaFileOption = None,
 ) -> None:
     """Add a stream to the running daemon; it is kept across restarts."""
     fields = {
@@ -818,7 +826,7 @@ def streams_add(
         "realtime": realtime,
     }
     try:
-        added = _client(api, token).add({k: v for k, v in fields.items() if v is not None})
+        added = _client(api, token, ca_file).add({k: v for k, v in fields.items() if v is not None})
     except StreamguardError as e:
         raise _fail(e) from e
     console.print(f"added {added['id']} ({added['type']}, {added.get('url') or 'WHIP: POST /whip/' + added['id']})")
@@ -829,10 +837,11 @@ def streams_rm(
     stream_id: Annotated[str, typer.Argument(metavar="ID", help="The stream to stop.")],
     api: ApiUrlOption = "http://127.0.0.1:8080",
     token: TokenOption = None,
+    ca_file: CaFileOption = None,
 ) -> None:
     """Stop a stream and end its open alerts (a stream from the config file returns at the next start)."""
     try:
-        _client(api, token).remove(stream_id)
+        _client(api, token, ca_file).remove(stream_id)
     except StreamguardError as e:
         raise _fail(e) from e
     console.print(f"removed {stream_id}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,10 +28,12 @@ class StreamApiClient:
     Attributes:
         base_url: The daemon's HTTP server, e.g. ``http://127.0.0.1:8080``.
         token: Bearer token, when the daemon requires one.
+        ca_file: PEM CA bundle to verify an ``https://`` daemon with (a private CA); None: the system's.
     """
 
     base_url: str = DEFAULT_API_URL
     token: str | None = None
+    ca_file: Path | None = None
 
     def list(self) -> list[dict[str, Any]]:
         """Every running stream with its state.
@@ -63,13 +67,16 @@ class StreamApiClient:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         url = self.base_url.rstrip("/") + path
         try:
+            tls = ssl.create_default_context(cafile=self.ca_file) if self.ca_file is not None else True
             async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_S)) as http,
+                aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=TIMEOUT_S), connector=aiohttp.TCPConnector(ssl=tls)
+                ) as http,
                 http.request(method, url, json=body, headers=headers) as response,
             ):
                 text = await response.text()
                 status = response.status
-        except (aiohttp.ClientError, TimeoutError) as e:
+        except (aiohttp.ClientError, TimeoutError, OSError, ssl.SSLError) as e:
             raise ApiError(f"cannot reach {url}: {e}") from e
         data = _json(text)
         if status >= 400:

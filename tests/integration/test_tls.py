@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import ssl
+import sys
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from streamguard.api.client import ApiError, StreamApiClient
 from streamguard.api.server import tls_context
 from streamguard.config import DaemonConfig, TlsConfig
 from streamguard.daemon import Daemon
@@ -71,6 +75,16 @@ async def test_api_console_and_metrics_over_https_and_plain_http_refused(
                 assert response.status in (302, 303), await response.text()
                 cookie = response.headers["Set-Cookie"]
                 assert "Secure" in cookie and "HttpOnly" in cookie  # the session cookie never travels in clear
+        # `streamguard streams` verifies the daemon against a private CA given with --ca-file.
+        assert await asyncio.to_thread(StreamApiClient(base, TOKEN, ca.cert).list) == []
+        with pytest.raises(ApiError, match=r"cannot reach .*certificate"):
+            await asyncio.to_thread(StreamApiClient(base, TOKEN).list)
+        listed = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "streamguard", "streams", "list", "--json", "--api", base, "--ca-file", str(ca.cert),
+            env={**os.environ, "STREAMGUARD_API_TOKEN": TOKEN}, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        output, _ = await asyncio.wait_for(listed.communicate(), timeout=60)
+        assert listed.returncode == 0 and output.decode().strip() == "[]"
         # Plain HTTP to the TLS port gets no answer; a client that does not trust the CA refuses the server.
         async with aiohttp.ClientSession() as http:
             with pytest.raises(aiohttp.ClientError):
