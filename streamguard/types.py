@@ -200,6 +200,7 @@ class RefusalReason(enum.StrEnum):
     HOST_NOT_ALLOWED = "host_not_allowed"
     PATH_NOT_ALLOWED = "path_not_allowed"
     RATE_LIMITED = "rate_limited"
+    SLOW_CLIENT = "slow_client"
 
 
 class AlertPhase(enum.StrEnum):

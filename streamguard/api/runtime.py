@@ -13,6 +13,7 @@ from streamguard.api.openapi import OPENAPI_PATH, openapi_document
 from streamguard.api.policy import StreamPolicy
 from streamguard.api.ratelimit import MinuteLimit, rate_limit_middleware
 from streamguard.api.registry import StreamRegistry
+from streamguard.api.slowclients import body_deadline_middleware
 from streamguard.api.streams import RefusalCounter, RuntimeStreamStore, StreamRoutes
 from streamguard.api.whip import WhipEndpoint
 from streamguard.config import ApiConfig
@@ -39,7 +40,7 @@ class RuntimeApi:
     ) -> None:
         self.config = config
         self.on_refused = on_refused
-        self.whip = WhipEndpoint(registry, config)
+        self.whip = WhipEndpoint(registry, config, lambda: on_refused(RefusalReason.SLOW_CLIENT))
         store = RuntimeStreamStore(config.resolved_streams_file(data_dir))
         self.streams = StreamRoutes(
             registry, store, self.whip.session_count, self.whip.end_stream_sessions,
@@ -56,6 +57,8 @@ class RuntimeApi:
         app.middlewares.append(
             bearer_middleware(token, stream_tokens, lambda: self.on_refused(RefusalReason.UNAUTHORIZED))
         )
+        slow = lambda: self.on_refused(RefusalReason.SLOW_CLIENT)  # noqa: E731 - a named callback
+        app.middlewares.append(body_deadline_middleware(self.config.body_timeout_s, slow))
         app.router.add_get(OPENAPI_PATH, self.openapi)
         self.streams.install(app)
         self.whip.install(app)

@@ -6,13 +6,16 @@ Later features (the runtime stream API, WHIP ingest, the console) add their rout
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import ssl
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from aiohttp import web
 
+from streamguard.api.slowclients import HeadDeadline
 from streamguard.config.server import TlsConfig, parse_listen
 from streamguard.errors import ConfigError
 
@@ -77,6 +80,21 @@ def tls_context(tls: TlsConfig) -> ssl.SSLContext:
     return context
 
 
+@dataclass(frozen=True)
+class ClientDeadlines:
+    """How long clients may take (`streamguard.api.slowclients`).
+
+    Attributes:
+        head_s: From connecting to the end of the first request's headers.
+        keepalive_s: An idle keep-alive connection stays open this long.
+        on_head_expired: Called for each connection closed for a late head.
+    """
+
+    head_s: float = 10.0
+    keepalive_s: float = 75.0
+    on_head_expired: Callable[[], None] = lambda: None
+
+
 class HttpServer:
     """Runs an application on one TCP address; `port` is the bound port once started.
 
@@ -84,11 +102,20 @@ class HttpServer:
         app: The application.
         listen: ``HOST:PORT``.
         ssl_context: Serve HTTPS with this context (`tls_context`); None: plain HTTP.
+        deadlines: Slow-client limits of every connection.
     """
 
-    def __init__(self, app: web.Application, listen: str, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        listen: str,
+        ssl_context: ssl.SSLContext | None = None,
+        deadlines: ClientDeadlines | None = None,
+    ) -> None:
         self.app = app
         self._ssl = ssl_context
+        self._deadlines = deadlines or ClientDeadlines()
+        self._listener: asyncio.Server | None = None
         try:
             self.host, self._requested_port = parse_listen(listen)
         except ValueError as e:
@@ -98,17 +125,25 @@ class HttpServer:
 
     async def start(self) -> None:
         """Bind and serve; a bind failure raises `ConfigError` naming the address."""
-        runner = web.AppRunner(self.app, access_log=None)
+        deadlines = self._deadlines
+        runner = web.AppRunner(self.app, access_log=None, keepalive_timeout=deadlines.keepalive_s)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self._requested_port, ssl_context=self._ssl)
+        handler_factory = runner.server
+        assert handler_factory is not None  # noqa: S101 - set up above
+
+        # Our own listener instead of a TCPSite, so that every connection's protocol gets the head deadline.
+        def protocol() -> asyncio.Protocol:
+            return HeadDeadline(handler_factory(), deadlines.head_s, deadlines.on_head_expired)
+
         try:
-            await site.start()
+            self._listener = await asyncio.get_running_loop().create_server(
+                protocol, self.host, self._requested_port, ssl=self._ssl
+            )
         except OSError as e:
             await runner.cleanup()
             raise ConfigError(f"server.listen: cannot bind {self.host}:{self._requested_port}: {e.strerror}") from e
         self._runner = runner
-        server = site._server  # aiohttp exposes the bound sockets only here
-        sockets = getattr(server, "sockets", None) or []
+        sockets = self._listener.sockets
         self.port = int(sockets[0].getsockname()[1]) if sockets else self._requested_port
         logger.info("HTTP server listening on %s (/metrics, /healthz, /readyz)", self.url)
 
@@ -120,7 +155,12 @@ class HttpServer:
         return f"{scheme}://{host}:{self.port}"
 
     async def close(self) -> None:
-        """Stop serving; idempotent."""
+        """Stop listening, end the connections; idempotent."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
         runner, self._runner = self._runner, None
         if runner is not None:
-            await runner.cleanup()
+            await runner.cleanup()  # closes the connections aiohttp's server knows
+        if listener is not None:
+            await listener.wait_closed()

@@ -151,11 +151,15 @@ class WhipEndpoint:
     Args:
         registry: The streams that receive the video (the daemon).
         config: The ``api`` section (limits, dynamic streams, WebRTC settings).
+        on_slow_body: Called when an offer does not arrive within ``config.body_timeout_s`` (answered ``408``).
     """
 
-    def __init__(self, registry: StreamRegistry, config: ApiConfig) -> None:
+    def __init__(
+        self, registry: StreamRegistry, config: ApiConfig, on_slow_body: Callable[[], None] = lambda: None
+    ) -> None:
         self._registry = registry
         self._config = config
+        self._on_slow_body = on_slow_body
         self._webrtc: WebRtcConfig = config.webrtc
         self.sessions: dict[str, WhipSession] = {}
         self._pending: Counter[str] = Counter()
@@ -275,10 +279,16 @@ class WhipEndpoint:
         if request.content_length is not None and request.content_length > limit:
             raise _too_large(limit, request.content_length)
         body = bytearray()
-        async for chunk in request.content.iter_chunked(16384):
-            body += chunk
-            if len(body) > limit:
-                raise _too_large(limit, len(body))
+        try:
+            async with asyncio.timeout(self._config.body_timeout_s):
+                async for chunk in request.content.iter_chunked(16384):
+                    body += chunk
+                    if len(body) > limit:
+                        raise _too_large(limit, len(body))
+        except TimeoutError as e:
+            self._on_slow_body()
+            message = f"the SDP offer did not arrive within {self._config.body_timeout_s:g} s"
+            raise json_error(web.HTTPRequestTimeout, message, headers=CORS_HEADERS) from e
         try:
             return body.decode("utf-8")
         except UnicodeDecodeError as e:

@@ -139,6 +139,9 @@ class ApiConfig(StrictModel):
         ge=0,
         description="Failed authentications per address per minute before it gets 429 whatever it sends; 0: no limit.",
     )
+    body_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="API, WHIP and console-login bodies must arrive within this (else 408)."
+    )
     allow_unauthenticated: bool = Field(
         default=False,
         description=(

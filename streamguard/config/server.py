@@ -75,6 +75,12 @@ class ServerConfig(StrictModel):
         default=None,
         description="Serve HTTPS instead of HTTP (omit behind a TLS-terminating reverse proxy).",
     )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="A connection whose request head is not in within this is closed."
+    )
+    keepalive_timeout_s: float = Field(
+        default=75.0, gt=0, le=3600, description="Idle keep-alive connections are closed after this."
+    )
 
     @field_validator("listen")
     @classmethod

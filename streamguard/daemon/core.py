@@ -16,7 +16,7 @@ from pathlib import Path
 
 from streamguard.api.registry import StreamSnapshot
 from streamguard.api.runtime import RuntimeApi, check_exposure
-from streamguard.api.server import HttpServer, build_app, tls_context
+from streamguard.api.server import ClientDeadlines, HttpServer, build_app, tls_context
 from streamguard.clock import SYSTEM_CLOCK, Clock
 from streamguard.config import DaemonConfig, ResolvedStream, StreamConfig
 from streamguard.console import Console
@@ -150,20 +150,21 @@ class Daemon:
             self._explainer = Explainer(self.metrics, min_coverage=cfg.explain.min_coverage)
         await self._start_sink()
         app = build_app(self.readiness, self.metrics.render)
-        self.api = RuntimeApi(
-            self, cfg.api, cfg.data_dir, lambda reason: self.metrics.api_refused.labels(reason=reason.value).inc()
-        )
+        self.api = RuntimeApi(self, cfg.api, cfg.data_dir, self._refused)
         self.api.install(app)
         whip = self.api.whip
         self.metrics.whip_sessions.set_function(lambda: whip.session_total)
         if cfg.console.enabled:
-            self.console = Console(
-                self, cfg, lambda: self.metrics.api_refused.labels(reason=RefusalReason.RATE_LIMITED.value).inc()
-            )
+            self.console = Console(self, cfg, lambda: self._refused(RefusalReason.RATE_LIMITED))
             self.console.install(app)
             assert self.redis_url is not None  # noqa: S101 - the sink started above
             await self.console.start(self.redis_url)
-        self.server = HttpServer(app, cfg.server.listen, ssl_context)
+        deadlines = ClientDeadlines(
+            cfg.server.header_timeout_s,
+            cfg.server.keepalive_timeout_s,
+            lambda: self._refused(RefusalReason.SLOW_CLIENT),
+        )
+        self.server = HttpServer(app, cfg.server.listen, ssl_context, deadlines)
         await self.server.start()
         for stream in cfg.enabled_streams():
             await self.add_stream(stream)
@@ -211,6 +212,9 @@ class Daemon:
         if self._embedded is not None:
             await asyncio.to_thread(self._embedded.close)
         logger.info("streamguard stopped")
+
+    def _refused(self, reason: RefusalReason) -> None:
+        self.metrics.api_refused.labels(reason=reason.value).inc()
 
     async def _cancel_background_tasks(self) -> None:
         for task in (self._state_task, self._recovery_task):

@@ -44,6 +44,7 @@ def whip_config(tmp_path: Path, redis_url: str, rtsp_url: str, model: Path) -> D
                 "max_sessions": 1,
                 "max_sessions_per_stream": 1,
                 "retry_after_s": 3,
+                "body_timeout_s": 1.0,
                 "webrtc": {"host_addresses": ["127.0.0.1"], "stall_s": 2.0, "connect_timeout_s": 10.0},
             },
         }
@@ -162,6 +163,13 @@ async def test_whip_publisher_is_analysed_alerts_and_bad_requests_are_refused(
             check_refusals(results)
         for what, status, _, body in results:
             print(f"  {what:<20} -> {status} {body[:100]!r}")
+        # An offer trickled slower than api.body_timeout_s: 408, counted, the connection freed.
+        host, port = base.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        head = f"POST /whip/pub2 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        writer.write((head + "Content-Type: application/sdp\r\nContent-Length: 900\r\n\r\nv=0\r\n").encode())
+        assert " 408 " in (await asyncio.wait_for(reader.readline(), 10)).decode()
+        writer.close()
         await asyncio.sleep(2.0)
         assert daemon.streams["cam"].worker.status.analyzed > cam_before
         assert worker.status.analyzed > pub_before
@@ -172,6 +180,7 @@ async def test_whip_publisher_is_analysed_alerts_and_bad_requests_are_refused(
         assert metric_value(exposition, "streamguard_whip_sessions") == 1
         # Five rounds of bad requests, each with a missing and a wrong token.
         assert metric_value(exposition, "streamguard_api_refused_total", reason="unauthorized") >= 10
+        assert metric_value(exposition, "streamguard_api_refused_total", reason="slow_client") == 1
 
         # DELETE ends the session; the stream goes down and waits for the next publisher.
         assert await publisher.delete(base) == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from streamguard.api.openapi import openapi_document
 from streamguard.api.policy import StreamPolicy
 from streamguard.api.ratelimit import MinuteLimit, rate_limit_middleware
 from streamguard.api.runtime import check_exposure
+from streamguard.api.server import ClientDeadlines, HttpServer
+from streamguard.api.slowclients import body_deadline_middleware
 from streamguard.api.streams import RuntimeStreamStore
 from streamguard.api.whip import OfferError, check_offer
 from streamguard.config import ApiConfig, StreamConfig
@@ -259,3 +262,45 @@ async def test_failed_authentications_lock_the_address_out_for_the_window() -> N
         ]
         assert guesses == [401, 401, 401, 429, 429]  # each guess is a new token: the address is what is limited
         assert (await client.get("/api/streams", headers={"Authorization": "Bearer right"})).status == 429
+
+
+async def _read_all(reader: asyncio.StreamReader, within_s: float) -> bytes:
+    return await asyncio.wait_for(reader.read(), within_s)
+
+
+async def test_slow_clients_lose_their_connection_or_get_408_and_are_counted() -> None:
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(text=str(len(await request.read())))
+
+    expired: list[str] = []
+    app = web.Application(middlewares=[body_deadline_middleware(0.3, lambda: expired.append("body"))])
+    app.router.add_post("/api/streams", echo)
+    server = HttpServer(app, "127.0.0.1:0", deadlines=ClientDeadlines(0.3, 5.0, lambda: expired.append("head")))
+    await server.start()
+    try:
+        # A head that never ends: the connection is closed at the deadline, nothing is answered.
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST /api/streams HTTP/1.1\r\nHost: x\r\n")
+        assert await _read_all(reader, 5) == b"" and expired == ["head"]
+        writer.close()
+        # A body that never ends: 408, counted.
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST /api/streams HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        status_line = (await asyncio.wait_for(reader.readline(), 5)).decode()
+        assert " 408 " in status_line and expired == ["head", "body"]
+        writer.close()
+        # A prompt client, its head split across writes, is served (the head deadline stops at the head's end).
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        for part in (
+            b"POST /api/streams HTTP/1.1\r\nHost: x\r",
+            b"\nContent-Length: 3\r\nConnection: close\r\n\r",
+            b"\nabc",
+        ):
+            writer.write(part)
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.4)  # past the head deadline: the connection must still be open
+        response = await _read_all(reader, 5)
+        assert response.startswith(b"HTTP/1.1 200") and response.endswith(b"3") and expired == ["head", "body"]
+        writer.close()
+    finally:
+        await server.close()
