@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -40,7 +42,7 @@ class RuntimeApi:
     ) -> None:
         self.config = config
         self.on_refused = on_refused
-        self.whip = WhipEndpoint(registry, config, lambda: on_refused(RefusalReason.SLOW_CLIENT))
+        self.whip = WhipEndpoint(registry, config, functools.partial(on_refused, RefusalReason.SLOW_CLIENT))
         store = RuntimeStreamStore(config.resolved_streams_file(data_dir))
         self.streams = StreamRoutes(
             registry, store, self.whip.session_count, self.whip.end_stream_sessions,
@@ -53,17 +55,19 @@ class RuntimeApi:
         token = self.config.resolved_token()
         stream_tokens = {sid: secret.get_secret_value() for sid, secret in self.config.stream_tokens.items()}
         limits = MinuteLimit(self.config.rate_limit_per_minute), MinuteLimit(self.config.auth_failures_per_minute)
-        app.middlewares.append(rate_limit_middleware(*limits, lambda: self.on_refused(RefusalReason.RATE_LIMITED)))
-        app.middlewares.append(
-            bearer_middleware(token, stream_tokens, lambda: self.on_refused(RefusalReason.UNAUTHORIZED))
-        )
-        slow = lambda: self.on_refused(RefusalReason.SLOW_CLIENT)  # noqa: E731 - a named callback
-        app.middlewares.append(body_deadline_middleware(self.config.body_timeout_s, slow))
+        app.middlewares.append(rate_limit_middleware(*limits, self._counter(RefusalReason.RATE_LIMITED)))
+        app.middlewares.append(bearer_middleware(token, stream_tokens, self._counter(RefusalReason.UNAUTHORIZED)))
+        timeout_s = self.config.body_timeout_s
+        app.middlewares.append(body_deadline_middleware(timeout_s, self._counter(RefusalReason.SLOW_CLIENT)))
         app.router.add_get(OPENAPI_PATH, self.openapi)
         self.streams.install(app)
         self.whip.install(app)
         if token is None and not stream_tokens:
             logger.warning("API and WHIP without authentication: set api.token or STREAMGUARD_API_TOKEN")
+
+    def _counter(self, reason: RefusalReason) -> Callable[[], None]:
+        """A callback counting one refusal for `reason`."""
+        return functools.partial(self.on_refused, reason)
 
     async def openapi(self, _: web.Request) -> web.Response:
         """``GET /api/openapi.json``."""
