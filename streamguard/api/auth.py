@@ -13,6 +13,12 @@ PUBLIC_PATHS = frozenset({"/api/openapi.json"})
 REALM = "streamguard"
 
 
+def is_guarded(request: web.Request) -> bool:
+    """Whether tokens and rate limits apply: an API or WHIP request, but no CORS pre-flight or OpenAPI document."""
+    path = request.path
+    return request.method != "OPTIONS" and path not in PUBLIC_PATHS and path.startswith(PROTECTED_PREFIXES)
+
+
 def bearer_token(header: str | None) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, or ``None``."""
     if not header:
@@ -46,11 +52,10 @@ def bearer_middleware(
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        path = request.path
-        if request.method == "OPTIONS" or path in PUBLIC_PATHS or not path.startswith(PROTECTED_PREFIXES):
+        if not is_guarded(request):
             return await handler(request)
         accepted = [token] if token else []
-        stream_id = request.match_info.get("stream_id") if path.startswith("/whip/") else None
+        stream_id = request.match_info.get("stream_id") if request.path.startswith("/whip/") else None
         if stream_id is not None and stream_id in stream_tokens:
             accepted.append(stream_tokens[stream_id])
         if not accepted:

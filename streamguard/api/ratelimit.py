@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from limits import RateLimitItemPerMinute, storage, strategies
 
-from streamguard.api.auth import PROTECTED_PREFIXES, PUBLIC_PATHS, bearer_token
+from streamguard.api.auth import bearer_token, is_guarded
 from streamguard.api.errors import json_error
 
 
@@ -72,8 +72,7 @@ def rate_limit_middleware(
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        path = request.path
-        if request.method == "OPTIONS" or path in PUBLIC_PATHS or not path.startswith(PROTECTED_PREFIXES):
+        if not is_guarded(request):
             return await handler(request)
         address = f"addr:{request.remote}"
         wait = failures.exhausted(address)
