@@ -1,12 +1,14 @@
 """The passing of time, injectable: `SystemClock` in the daemon, a manual clock in deterministic tests.
 
 Code that waits or measures durations (the supervisor's restart backoff and its healthy-run rule, the state
-hash's pending restart) takes a `Clock`, so fault tests drive time forward step by step instead of sleeping.
+hash's pending restart, a decoding thread's stall watchdog and reconnect backoff, the timestamps of sampled
+frames) takes a `Clock`, so fault tests drive time forward step by step instead of sleeping.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Protocol
 
@@ -26,6 +28,14 @@ class Clock(Protocol):
         """Wait `seconds` of this clock's time."""
         ...
 
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        """Block the calling (non-loop) thread for `seconds` of this clock's time or until `stop` is set.
+
+        Returns:
+            Whether `stop` is set.
+        """
+        ...
+
 
 class SystemClock:
     """The real clocks and `asyncio.sleep`."""
@@ -41,6 +51,10 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         """`asyncio.sleep`."""
         await asyncio.sleep(seconds)
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        """`threading.Event.wait`."""
+        return stop.wait(seconds)
 
 
 SYSTEM_CLOCK = SystemClock()

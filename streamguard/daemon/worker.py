@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from streamguard.errors import StreamguardError
 from streamguard.explain import Explainer
 from streamguard.inference.batcher import MicroBatcher
-from streamguard.ingest.base import BaseSource, SourceEnded
+from streamguard.ingest.base import BaseSource, SourceEnded, SourceInterrupted
 from streamguard.scoring.alerts import StreamScorer
 from streamguard.sinks.metrics import Metrics
 from streamguard.types import AlertEvent, EndReason, FaceCrop, FaceView, Frame, FrameView, Score
@@ -104,6 +104,10 @@ class StreamWorker:
         while True:
             try:
                 frame = await self.source.recv()
+            except SourceInterrupted as e:
+                logger.info("stream %s: %s; its faces are lost", self.stream_id, e, extra={"stream_id": self.stream_id})
+                self._lose_faces()
+                continue
             except SourceEnded as e:
                 logger.info("stream %s: source ended: %s", self.stream_id, e, extra={"stream_id": self.stream_id})
                 self.status.ended = True
@@ -181,11 +185,19 @@ class StreamWorker:
         clock = frame.wall_ts if self._live or media is None else media
         if self._last_clock is not None and clock < self._last_clock:
             # Time went backwards (a replay restarted without continuous timestamps): start tracks afresh.
-            self._tracker.reset()
-            self._emit(self.scorer.end_all(EndReason.TRACK_LOST, self._last_clock))
+            self._lose_faces()
         self._last_clock = clock
         self._wall_offset = frame.wall_ts - clock if self._wall_clock_events else 0.0
         return clock
+
+    def _lose_faces(self) -> None:
+        """The stream went down or its time went backwards: every track is gone, open alerts end as lost."""
+        self._tracker.reset()
+        if self._last_clock is not None:
+            self._emit(self.scorer.end_all(EndReason.TRACK_LOST, self._last_clock))
+        self._metrics.active_tracks.labels(stream=self.stream_id).set(0)
+        self._metrics.open_alerts.labels(stream=self.stream_id).set(0)
+        self.status.faces = 0
 
     def _emit(self, events: list[AlertEvent]) -> None:
         for event in events:

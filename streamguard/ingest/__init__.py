@@ -1,8 +1,9 @@
 """Stream ingest: sources that decode video, sample it at the analysis rate and hand frames to the loop.
 
 Every source kind (`FileSource`, `RtspSource`, `PushSource`, `WebRtcSource`) implements `BaseSource`:
-``await start()``, ``await recv()`` for each sampled RGB `streamguard.types.Frame` until `SourceEnded`,
-``await close()``. Build one from a URL with `source_from_url`. Never log a URL without `redact_url`.
+``await start()``, ``await recv()`` for each sampled RGB `streamguard.types.Frame` until `SourceEnded`
+(`SourceInterrupted` once per outage of a live stream, in order with the frames), ``await close()``.
+Build one from a URL with `source_from_url`. Never log a URL without `redact_url`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,14 @@ from __future__ import annotations
 import logging
 
 from streamguard.ingest.backoff import Backoff
-from streamguard.ingest.base import BaseSource, SourceEnded, SourceEvent, SourceEventKind, SourceStats
+from streamguard.ingest.base import (
+    BaseSource,
+    SourceEnded,
+    SourceEvent,
+    SourceEventKind,
+    SourceInterrupted,
+    SourceStats,
+)
 from streamguard.ingest.factory import SOURCE_KINDS, register_source_kind, source_from_url
 from streamguard.ingest.file import FileSource
 from streamguard.ingest.push import PushSource
@@ -33,6 +41,7 @@ __all__ = [
     "SourceEnded",
     "SourceEvent",
     "SourceEventKind",
+    "SourceInterrupted",
     "SourceStats",
     "redact_text",
     "redact_url",

@@ -82,6 +82,14 @@ class SourceEnded(StreamguardError):
     """The source finished for good (end of file, closed, or a fatal error); `recv` will not return again."""
 
 
+class SourceInterrupted(StreamguardError):
+    """The stream went down (camera gone, publisher left); frames may come again after a reconnect.
+
+    `recv` raises it once per outage, in order with the frames: every frame from before the outage comes
+    first. Faces seen before it are gone, so trackers and open alerts start afresh.
+    """
+
+
 class BaseSource(ABC):
     """A video stream that yields sampled RGB frames.
 
@@ -113,6 +121,7 @@ class BaseSource(ABC):
         """Wait for the next sampled frame.
 
         Raises:
+            SourceInterrupted: Once per outage of a live stream, after the frames from before it.
             SourceEnded: When the source has finished for good or was closed.
         """
 

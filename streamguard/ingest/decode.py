@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import av
 import av.container
@@ -33,6 +34,21 @@ def describe_error(exc: BaseException, url: str) -> str:
         return "timed out"
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return redact_text(f"{reason} ({type(exc).__name__})", [url])
+
+
+class VideoOpener(Protocol):
+    """Opens a URL and its video stream: `open_video`, or a scripted camera in fault tests."""
+
+    def __call__(
+        self,
+        url: str,
+        *,
+        options: dict[str, str] | None = None,
+        open_timeout_s: float,
+        read_timeout_s: float,
+    ) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+        """Open `url`; raises `StreamError` when it cannot."""
+        ...
 
 
 def open_video(

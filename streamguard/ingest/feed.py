@@ -5,13 +5,14 @@ Shared by every source kind: decoding threads (file, RTSP) and pushed frames (We
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from fractions import Fraction
 
 import av
 import numpy as np
 
-from streamguard.ingest.base import SourceEnded
+from streamguard.clock import SYSTEM_CLOCK, Clock
+from streamguard.ingest.base import SourceEnded, SourceInterrupted
 from streamguard.ingest.queue import LatestQueue, QueueClosed
 from streamguard.ingest.reporting import StreamReporter
 from streamguard.ingest.sampling import FrameSampler, RealtimePacer
@@ -60,6 +61,17 @@ class PtsContinuity:
         return round(out / time_base), float(out)
 
 
+@dataclass(frozen=True, slots=True)
+class _Outage:
+    """Queued in line with the frames where the stream went down, so the reader learns of it in order."""
+
+    reason: str
+
+
+def _is_outage(item: Frame | _Outage) -> bool:
+    return isinstance(item, _Outage)
+
+
 class FrameFeed:
     """Samples decoded frames, converts only the sampled ones to RGB and queues them for `get`.
 
@@ -70,6 +82,7 @@ class FrameFeed:
         drop_oldest: Drop the oldest waiting frame when full (live) instead of blocking (offline replay).
         max_pixels: Larger sampled frames are dropped (``frame_too_large``) before their RGB conversion, which
             would otherwise allocate whatever size a hostile stream declares.
+        clock: Where frames' wall and monotonic timestamps come from.
     """
 
     def __init__(
@@ -80,13 +93,18 @@ class FrameFeed:
         queue_size: int,
         drop_oldest: bool,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.reporter = reporter
         self.max_pixels = max_pixels
         self.sampler = FrameSampler(analysis_fps)
         self.timeline = PtsContinuity()
         self.pacer: RealtimePacer | None = None
-        self.queue: LatestQueue[Frame] = LatestQueue(queue_size, drop_oldest=drop_oldest, on_drop=self._on_drop)
+        self.queue: LatestQueue[Frame | _Outage] = LatestQueue(
+            queue_size, drop_oldest=drop_oldest, on_drop=self._on_drop, keep=_is_outage
+        )
+        self._clock = clock
+        self._frames_since_outage = False
         self._end_reason = ""
         self._clock_base: tuple[float, float] | None = None  # (media seconds, monotonic) of the last timed frame
 
@@ -102,7 +120,7 @@ class FrameFeed:
             ``False`` once the feed is closed (the producer should stop), else ``True``.
         """
         index = self.reporter.frame_decoded()
-        mono = time.monotonic()
+        mono = self._clock.monotonic()
         pts, media_t = self.timeline.map(frame.pts, frame.time_base)
         if self.pacer is not None:
             self.pacer.wait(media_t)
@@ -117,23 +135,38 @@ class FrameFeed:
             index=index,
             pts=pts,
             time_base=frame.time_base if pts is not None else None,
-            wall_ts=time.time(),
+            wall_ts=self._clock.time(),
             mono_ts=mono,
             image=image,
         )
         self.reporter.frame_sampled()
+        self._frames_since_outage = True
         return self.queue.put(record)
+
+    def interrupt(self, reason: str) -> None:
+        """The stream went down; `get` raises `SourceInterrupted` after the frames already queued.
+
+        Only the first failure after frames were queued counts: a camera retried every 30 s for an hour is
+        one outage.
+        """
+        if self._frames_since_outage:
+            self._frames_since_outage = False
+            self.queue.put(_Outage(reason))
 
     async def get(self) -> Frame:
         """The next sampled frame.
 
         Raises:
+            SourceInterrupted: Where the stream went down, in order with the frames.
             SourceEnded: When the feed ended (after the remaining frames) or was aborted.
         """
         try:
-            return await self.queue.get()
+            item = await self.queue.get()
         except QueueClosed as e:
             raise SourceEnded(f"stream {self.reporter.stream_id} ended: {self._end_reason or 'closed'}") from e
+        if isinstance(item, _Outage):
+            raise SourceInterrupted(f"stream {self.reporter.stream_id} went down: {item.reason}")
+        return item
 
     def end(self, reason: str) -> None:
         """No more frames will come; frames already queued are still delivered."""
@@ -155,5 +188,5 @@ class FrameFeed:
         base_t, base_mono = self._clock_base
         return base_t + (mono - base_mono)
 
-    def _on_drop(self, _frame: Frame, reason: str) -> None:
+    def _on_drop(self, _frame: Frame | _Outage, reason: str) -> None:
         self.reporter.dropped(reason)

@@ -108,7 +108,7 @@ class FileSource(ThreadedSource):
             if not self.retry:
                 return f"failed: {self.stats.last_error}"
             delay = self._backoff.next_delay()
-            if stop.wait(delay):
+            if self._clock.wait(stop, delay):
                 break
             self._reporter.reconnect(delay)
         return _Outcome.STOPPED.value
@@ -148,8 +148,7 @@ class FileSource(ThreadedSource):
         return decoded
 
     def _failed(self, message: str) -> _Outcome:
-        self._reporter.error(message)
-        self._reporter.down(message)
+        self._went_down(message)
         if self._pacer is not None:
             self._pacer.reset()
         return _Outcome.FAILED

@@ -81,6 +81,7 @@ class PushSource(BaseSource):
         self._flowing = False
         self._reporter.error(message)
         self._reporter.down(message)
+        self._feed.interrupt(message)
 
     def end(self, reason: str = "ended by the producer") -> None:
         """No more frames: `recv` delivers what is queued, then raises `SourceEnded`."""

@@ -35,6 +35,8 @@ class LatestQueue(Generic[T]):
             consumer makes room (``False``, backpressure for offline replay).
         on_drop: Called with each dropped item and the drop reason, in the producer's thread, outside the
             queue's lock.
+        keep: Items for which it returns true are never dropped (markers such as a stream's outage); a full
+            queue of them grows by the new item instead.
 
     Raises:
         ValueError: When `maxsize` is below 1.
@@ -46,12 +48,14 @@ class LatestQueue(Generic[T]):
         *,
         drop_oldest: bool = True,
         on_drop: Callable[[T, str], None] | None = None,
+        keep: Callable[[T], bool] | None = None,
     ) -> None:
         if maxsize < 1:
             raise ValueError(f"maxsize must be >= 1, got {maxsize}")
         self.maxsize = maxsize
         self.drop_oldest = drop_oldest
         self._on_drop = on_drop
+        self._keep = keep
         self._items: collections.deque[T] = collections.deque()
         self._lock = threading.Lock()
         self._not_full = threading.Condition(self._lock)
@@ -86,8 +90,7 @@ class LatestQueue(Generic[T]):
             if not self._wait_for_room_locked():
                 return False
             if len(self._items) >= self.maxsize:
-                dropped.append(self._items.popleft())
-                self._dropped += 1
+                dropped.extend(self._drop_oldest_locked())
             self._items.append(item)
             waiters, self._waiters = self._waiters, []
         _wake(waiters)
@@ -128,6 +131,14 @@ class LatestQueue(Generic[T]):
             self._not_full.notify_all()
             waiters, self._waiters = self._waiters, []
         _wake(waiters)
+
+    def _drop_oldest_locked(self) -> list[T]:
+        for index, item in enumerate(self._items):
+            if self._keep is None or not self._keep(item):
+                del self._items[index]
+                self._dropped += 1
+                return [item]
+        return []
 
     def _wait_for_room_locked(self) -> bool:
         while not self._closed and not self.drop_oldest and len(self._items) >= self.maxsize:

@@ -18,7 +18,14 @@ from streamguard.clock import SYSTEM_CLOCK, Clock
 from streamguard.errors import StreamError
 from streamguard.ingest.backoff import Backoff
 from streamguard.ingest.base import EventCallback
-from streamguard.ingest.decode import DECODE_ERRORS, StallError, describe_error, iter_frames, open_video
+from streamguard.ingest.decode import (
+    DECODE_ERRORS,
+    StallError,
+    VideoOpener,
+    describe_error,
+    iter_frames,
+    open_video,
+)
 from streamguard.ingest.feed import DEFAULT_MAX_PIXELS
 from streamguard.ingest.threaded import ThreadedSource
 
@@ -50,6 +57,8 @@ class RtspSource(ThreadedSource):
         max_pixels: Larger sampled frames are dropped (``frame_too_large``) before conversion.
         on_event: Optional subscriber to `SourceEvent`s.
         rng: Random source for the jitter (tests seed it).
+        clock: Time for the stall watchdog, reconnect waits and frame timestamps (tests: a manual clock).
+        opener: Opens the URL (`open_video`; the fault harness gives a scripted camera).
 
     Raises:
         ValueError: When `transport` or a timeout is invalid.
@@ -74,6 +83,8 @@ class RtspSource(ThreadedSource):
         on_event: EventCallback | None = None,
         *,
         rng: random.Random | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        opener: VideoOpener = open_video,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
@@ -88,7 +99,9 @@ class RtspSource(ThreadedSource):
             drop_oldest=True,
             on_event=on_event,
             join_timeout_s=max(open_timeout_s, read_timeout_s) + 1.0,
+            clock=clock,
         )
+        self._open = opener
         self.transport = transport
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
@@ -111,7 +124,7 @@ class RtspSource(ThreadedSource):
             if stop.is_set():
                 break
             delay = self._backoff.next_delay()
-            if stop.wait(delay):
+            if self._clock.wait(stop, delay):
                 break
             self._reporter.reconnect(delay)
             self._feed.timeline.new_segment()
@@ -120,7 +133,7 @@ class RtspSource(ThreadedSource):
     def _session(self, stop: threading.Event) -> bool:
         """Open, decode until the connection is lost; returns whether any frame was decoded."""
         try:
-            container, stream = open_video(
+            container, stream = self._open(
                 self._url,
                 options=self.open_options,
                 open_timeout_s=self.open_timeout_s,
@@ -130,7 +143,7 @@ class RtspSource(ThreadedSource):
             self._lost(str(e))
             return False
         self._reporter.opened()
-        watchdog = StallWatchdog(self.stall_timeout_s)
+        watchdog = StallWatchdog(self.stall_timeout_s, self._clock)
         with closing(container):
             try:
                 self._decode(container, stream, stop, watchdog)
@@ -165,8 +178,7 @@ class RtspSource(ThreadedSource):
         self._lost(message)
 
     def _lost(self, message: str) -> None:
-        self._reporter.error(message)
-        self._reporter.down(message)
+        self._went_down(message)
 
 
 class StallWatchdog:

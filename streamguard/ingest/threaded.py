@@ -8,6 +8,7 @@ import threading
 import traceback
 from abc import abstractmethod
 
+from streamguard.clock import SYSTEM_CLOCK, Clock
 from streamguard.ingest.base import BaseSource, EventCallback, SourceStats
 from streamguard.ingest.feed import DEFAULT_MAX_PIXELS, FrameFeed
 from streamguard.ingest.reporting import StreamReporter
@@ -32,6 +33,7 @@ class ThreadedSource(BaseSource):
         max_pixels: Larger sampled frames are dropped before conversion.
         on_event: Optional subscriber to `SourceEvent`s, called on the event loop.
         join_timeout_s: How long `close` waits for the thread.
+        clock: Time for frame timestamps, the stall watchdog and reconnect waits (a manual one in tests).
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class ThreadedSource(BaseSource):
         on_event: EventCallback | None,
         join_timeout_s: float,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.stream_id = stream_id
         self.stats = SourceStats()
@@ -57,7 +60,9 @@ class ThreadedSource(BaseSource):
             queue_size=queue_size,
             drop_oldest=drop_oldest,
             max_pixels=max_pixels,
+            clock=clock,
         )
+        self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._join_timeout_s = join_timeout_s
@@ -72,6 +77,11 @@ class ThreadedSource(BaseSource):
     def analysis_fps(self) -> float:
         """Samples per second of media time."""
         return self._feed.sampler.analysis_fps
+
+    @property
+    def pending(self) -> int:
+        """What waits for `recv`: sampled frames, and a marker for each outage since."""
+        return self._feed.queue.qsize()
 
     async def start(self) -> None:
         """Start the decoding thread (once); a dead stream is reported in `stats`, never raised."""
@@ -113,6 +123,12 @@ class ThreadedSource(BaseSource):
     @abstractmethod
     def _run(self, stop: threading.Event) -> str:
         """Decode until done or `stop` is set, feeding `self._feed`; returns why it ended."""
+
+    def _went_down(self, message: str) -> None:
+        """A failure (already redacted) took the stream down: counted, reported, and queued for the reader."""
+        self._reporter.error(message)
+        self._reporter.down(message)
+        self._feed.interrupt(message)
 
     def _redact(self, text: str) -> str:
         return redact_text(text, [self._url])

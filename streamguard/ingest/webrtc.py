@@ -50,4 +50,5 @@ class WebRtcSource(PushSource):
         """The publisher left (``DELETE``, ICE failure or stall): the stream is down until the next one."""
         self._flowing = False
         self._reporter.down(reason)
+        self._feed.interrupt(reason)
         logger.info("stream %s: publisher gone: %s", self.stream_id, reason, extra={"stream_id": self.stream_id})

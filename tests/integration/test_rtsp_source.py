@@ -13,7 +13,7 @@ from typing import TypedDict
 
 import pytest
 
-from streamguard.ingest import BaseSource, FileSource, RtspSource, SourceEnded, SourceEvent
+from streamguard.ingest import BaseSource, FileSource, RtspSource, SourceEnded, SourceEvent, SourceInterrupted
 from streamguard.types import Frame
 from tests.support.media import FaceClip, write_face_clip
 from tests.support.rtsp_server import RtspServer, free_port, rtsp_server
@@ -54,6 +54,7 @@ class Consumer:
 
     source: BaseSource
     frames: list[tuple[float, Frame]] = field(default_factory=list)
+    outages: list[str] = field(default_factory=list)
 
     def count_since(self, t: float) -> int:
         return sum(1 for arrived, _ in self.frames if arrived >= t)
@@ -61,7 +62,11 @@ class Consumer:
     async def run(self) -> None:
         with contextlib.suppress(SourceEnded):
             while True:
-                frame = await self.source.recv()
+                try:
+                    frame = await self.source.recv()
+                except SourceInterrupted as e:
+                    self.outages.append(str(e))
+                    continue
                 self.frames.append((time.monotonic(), frame))
 
 
@@ -136,6 +141,7 @@ async def test_recovers_from_three_server_crashes_while_a_file_stream_keeps_flow
     assert stats.opens == 4
     assert stats.reconnects >= 3 and stats.errors >= 3
     assert [e.kind for e in events if e.kind in ("up", "down")] == ["up", "down"] * 4
+    assert len(cam.outages) == 3 and all("cam went down" in outage for outage in cam.outages)  # one per crash
     # Timestamps stay increasing across sessions.
     assert latest_pts == sorted(latest_pts)
     # Log once per state change: each outage warns at most a few times, repeats go to DEBUG.

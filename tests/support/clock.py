@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 
 class ManualClock:
-    """A `streamguard.clock.Clock` whose time moves only by `advance`; `sleep` waits for it.
+    """A `streamguard.clock.Clock` whose time moves only by `advance` and by threads that `wait`.
+
+    On the event loop, `sleep` waits until the test `advance`s past its deadline. A decoding thread's `wait`
+    is virtual time instead: it moves the clock forward itself (unless stopped), so a scripted camera's
+    thread runs through a five-minute outage at once. Threads' waits do not wake the loop's sleepers.
 
     Args:
         start: Monotonic seconds at the start; wall time is `wall_offset` plus that.
@@ -17,6 +22,9 @@ class ManualClock:
         self.now = start
         self.wall_offset = wall_offset
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+        self._thread_lock = threading.Lock()
+        self.waits: list[float] = []
+        """Every thread-side `wait`, in seconds, in order (a source's reconnect delays)."""
 
     def monotonic(self) -> float:
         """The current time."""
@@ -31,6 +39,19 @@ class ManualClock:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sleepers.append((self.now + max(0.0, seconds), future))
         await future
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        """Let `seconds` pass at once (virtual time), unless `stop` is already set; returns whether it is."""
+        if stop.is_set():
+            return True
+        self.waits.append(seconds)
+        self.move(seconds)
+        return stop.is_set()
+
+    def move(self, seconds: float) -> None:
+        """Let `seconds` pass, from any thread (a scripted camera's frame interval), waking no sleeper."""
+        with self._thread_lock:
+            self.now += max(0.0, seconds)
 
     @property
     def sleepers(self) -> list[float]:

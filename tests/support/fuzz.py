@@ -17,7 +17,7 @@ import av
 import numpy as np
 
 from streamguard.datasets.toy import astronaut_rgb
-from streamguard.ingest import FileSource, SourceEnded
+from streamguard.ingest import FileSource, SourceEnded, SourceInterrupted
 
 SEED_FORMATS: dict[str, tuple[str, str, str]] = {
     "h264.mp4": ("libx264", "mp4", "yuv420p"),
@@ -104,7 +104,8 @@ class MutantOutcome:
 
 
 async def run_mutant(path: Path, kind: str, limit_s: float = 20.0) -> MutantOutcome:
-    """Read `path` to its end through `FileSource`; only `SourceEnded` may come out of it.
+    """Read `path` to its end through `FileSource`; only `SourceEnded` may come out of it (and before it, one
+    `SourceInterrupted` when frames came before the stream failed).
 
     Raises:
         TimeoutError: The source neither delivered nor ended within `limit_s` (a hang).
@@ -113,9 +114,15 @@ async def run_mutant(path: Path, kind: str, limit_s: float = 20.0) -> MutantOutc
     source = FileSource(path.stem, str(path), analysis_fps=100.0, realtime=False, loop=False, queue_size=4)
     await source.start()
     frames = 0
+    outages = 0
     try:
         while True:
-            frame = await asyncio.wait_for(source.recv(), limit_s)
+            try:
+                frame = await asyncio.wait_for(source.recv(), limit_s)
+            except SourceInterrupted:
+                outages += 1
+                assert outages == 1 and frames > 0, "one outage, after frames, at most (a file does not retry)"
+                continue
             assert frame.image.ndim == 3 and frame.image.shape[2] == 3
             frames += 1
     except SourceEnded:

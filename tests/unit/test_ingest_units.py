@@ -444,3 +444,10 @@ def test_stall_watchdog_fires_only_after_the_timeout_without_frames() -> None:
     with pytest.raises(StallError, match=r"no frame for 5\.1 s \(stall timeout 5 s\)"):
         watchdog.check()
     assert watchdog.frames == 1
+
+
+async def test_a_full_drop_oldest_queue_never_drops_a_kept_marker() -> None:
+    queue: LatestQueue[str] = LatestQueue(2, drop_oldest=True, keep=lambda item: item.startswith("outage"))
+    for item in ["f1", "outage", "f2", "f3", "f4"]:
+        queue.put(item)
+    assert [await queue.get(), await queue.get()] == ["outage", "f4"] and queue.dropped == 3
