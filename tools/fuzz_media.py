@@ -20,15 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.support.fuzz import MUTATIONS, SEED_FORMATS, mutate, run_mutant, write_seed_clip
-
-
-def rss_mb() -> float:
-    """Resident set size of this process in MiB (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from tests.support.fuzz import MUTATIONS, SEED_FORMATS, mutate, rss_mb, run_mutant, write_seed_clip
 
 
 def _keep_for_replay(mutant: Path, keep: Path) -> None:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,7 @@ def run_soak(
         )  # fmt: skip
     try:
         _wait_ready(port)
-        samples = _drive(minutes * 60, daemon.pid, rtsp, redis, log, plan or SoakPlan())
+        samples, outages = _drive(minutes * 60, daemon.pid, rtsp, redis, log, plan or SoakPlan())
         metrics = _scrape(port)
         daemon.send_signal(signal.SIGTERM)
         exit_code = daemon.wait(timeout=60)
@@ -81,7 +82,9 @@ def run_soak(
             daemon.kill()
         rtsp.stop()
         redis.stop()
-    return _summary(samples, metrics, events, exit_code, daemon_log, streams, minutes)
+    report = _summary(samples, metrics, events, exit_code, daemon_log, streams, minutes)
+    report["outages"] = [_outage_report(outage, events) for outage in outages]
+    return report
 
 
 def _write_config(workdir: Path, streams: int, url: str, redis_url: str, model: Path, port: int) -> Path:
@@ -112,9 +115,18 @@ def _wait_ready(port: int, timeout_s: float = 120.0) -> None:
     raise TimeoutError(f"the daemon was not ready on port {port} within {timeout_s:.0f} s")
 
 
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """One injected fault: what went away, and when (Unix time) it went and came back."""
+
+    kind: str
+    down_at: float
+    up_at: float
+
+
 def _drive(
     duration_s: float, pid: int, rtsp: RtspServer, redis: RedisServer, log: Callable[[str], None], plan: SoakPlan
-) -> list[tuple[float, float]]:
+) -> tuple[list[tuple[float, float]], list[Outage]]:
     """Sample RSS (every tenth of the run, at most each minute) and inject the planned faults on time."""
     interval = min(60.0, duration_s / 10)
     faults = sorted(
@@ -122,26 +134,47 @@ def _drive(
     )
     started = time.monotonic()
     samples: list[tuple[float, float]] = []
+    outages: list[Outage] = []
     next_sample = 0.0
     while (elapsed := time.monotonic() - started) < duration_s:
         if faults and elapsed >= faults[0][0]:
             _, kind = faults.pop(0)
             log(f"  soak t={elapsed:.0f}s: {kind} outage")
+            down_at = time.time()
             _outage(
                 rtsp if kind == "camera" else redis, plan.camera_outage_s if kind == "camera" else plan.redis_outage_s
             )
+            outages.append(Outage(kind, down_at, time.time()))
         if elapsed >= next_sample:
             samples.append((elapsed, _rss_mb(pid)))
             next_sample += interval
         time.sleep(0.2)
     samples.append((time.monotonic() - started, _rss_mb(pid)))
-    return samples
+    return samples, outages
 
 
 def _outage(server: RtspServer | RedisServer, seconds: float) -> None:
     server.stop()
     time.sleep(seconds)
     server.start()
+
+
+def _outage_report(outage: Outage, events: list[dict[str, str]]) -> dict[str, Any]:
+    """What the alerts did around one outage: ends as lost when it began, starts once it was over."""
+
+    def count(phase: str, since: float, until: float, reason: str | None = None) -> int:
+        return sum(
+            e["event"] == phase and since <= float(e["ts"]) < until and (reason is None or e.get("reason") == reason)
+            for e in events
+        )
+
+    return {
+        "kind": outage.kind,
+        "seconds": round(outage.up_at - outage.down_at, 1),
+        "ended_track_lost_within_30s": count("end", outage.down_at - 1, outage.down_at + 30, "track_lost"),
+        "events_during": sum(outage.down_at + 30 <= float(e["ts"]) < outage.up_at for e in events),
+        "starts_within_60s_after": count("start", outage.up_at, outage.up_at + 60),
+    }
 
 
 def _rss_mb(pid: int) -> float:
@@ -196,6 +229,7 @@ def _summary(
         "events_written": int(produced),
         "events_read_back": len(events),
         "duplicate_events": len(ids) - len(set(ids)),
+        "end_reasons": dict(Counter(e.get("reason", "") for e in events if e["event"] == "end")),
         "sink_dropped": int(_metric_sum(metrics, "streamguard_sink_dropped_total")),
         "reconnects": int(_metric_sum(metrics, "streamguard_stream_reconnects_total")),
         "stalls": int(_metric_sum(metrics, "streamguard_stream_stalls_total")),
@@ -230,9 +264,10 @@ def main(argv: list[str] | None = None) -> None:
     defaults = SoakPlan()
     parser.add_argument("--camera-outage-s", type=float, default=defaults.camera_outage_s)
     parser.add_argument("--redis-outage-s", type=float, default=defaults.redis_outage_s)
+    parser.add_argument("--clip", type=Path, default=None, help="the cameras' clip (default: a generated 720p25 one)")
     args = parser.parse_args(argv)
     plan = SoakPlan(camera_outage_s=args.camera_outage_s, redis_outage_s=args.redis_outage_s)
-    clip = bench_clips(args.workdir / "clips", n=1, seconds=12.0)[0]
+    clip = args.clip or bench_clips(args.workdir / "clips", n=1, seconds=12.0)[0]
     model = args.model or random_model(args.workdir)
     report = run_soak(args.minutes, args.streams, clip, model, args.workdir, plan=plan)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@
 Seed clips are encoded here (H.264 in MP4, VP8 in WebM, MJPEG in AVI: the codecs cameras and WebRTC
 publishers send); `mutate` damages a copy the way broken or malicious media is damaged: flipped bits, bytes
 overwritten with noise, 0x00/0xFF runs (absurd sizes in box and chunk headers), cut, duplicated or swapped
-chunks, a truncated tail. `run_mutant` feeds one through `FileSource` and reports how it ended.
+chunks, a truncated tail. `run_mutant` feeds one through `FileSource` and reports how it ended;
+`HostilePacketTrack` sends damaged H.264/VP8 payloads to a WHIP endpoint over real RTP.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
+from aiortc.mediastreams import MediaStreamTrack
 
 from streamguard.datasets.toy import astronaut_rgb
 from streamguard.ingest import FileSource, SourceEnded, SourceInterrupted
@@ -130,3 +134,76 @@ async def run_mutant(path: Path, kind: str, limit_s: float = 20.0) -> MutantOutc
     finally:
         await source.close()
     return MutantOutcome(path, kind, frames, source.stats.last_error, time.monotonic() - started)
+
+
+def encoded_packets(encoder: str, frames: int = 45, size: tuple[int, int] = (160, 120), fps: int = 15) -> list[bytes]:
+    """The raw bitstream of the astronaut panning, one payload per frame (H.264 Annex B with its parameter
+    sets in every keyframe, or VP8 frames): what a WebRTC publisher packetizes."""
+    face = astronaut_rgb()
+    width, height = size
+    context = av.CodecContext.create(encoder, "w")
+    assert isinstance(context, av.VideoCodecContext)
+    context.width, context.height, context.pix_fmt = width, height, "yuv420p"
+    context.time_base = Fraction(1, fps)
+    context.framerate = Fraction(fps)
+    context.gop_size = fps  # a keyframe a second: a receiver can recover from damage
+    payloads: list[bytes] = []
+    for i in range(frames):
+        image = np.ascontiguousarray(face[2 * i : 2 * i + height, 3 * i : 3 * i + width])
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        payloads.extend(bytes(packet) for packet in context.encode(frame))
+    payloads.extend(bytes(packet) for packet in context.encode(None))
+    return payloads
+
+
+class HostilePacketTrack(MediaStreamTrack):
+    """A WebRTC video track of pre-encoded payloads, looped in real time, a share of them mutated (seeded).
+
+    aiortc packetizes `av.Packet`s as they are (no re-encoding), so the damage reaches the receiver's
+    depacketizer and decoder. The first `clean_first` payloads go out intact, so the stream is up first.
+    """
+
+    kind = "video"
+
+    def __init__(
+        self,
+        payloads: list[bytes],
+        rng: np.random.Generator,
+        *,
+        damaged_share: float = 0.5,
+        clean_first: int = 15,
+        fps: int = 15,
+    ) -> None:
+        super().__init__()
+        self._payloads = payloads
+        self._rng = rng
+        self._damaged_share = damaged_share
+        self._clean_first = clean_first
+        self._fps = fps
+        self._sent = 0
+        self._started: float | None = None
+        self.damaged = 0
+
+    async def recv(self) -> av.Packet[Any]:  # aiortc packetizes a Packet as it is
+        loop = asyncio.get_running_loop()
+        if self._started is None:
+            self._started = loop.time()
+        await asyncio.sleep(max(0.0, self._started + self._sent / self._fps - loop.time()))
+        data = self._payloads[self._sent % len(self._payloads)]
+        if self._sent >= self._clean_first and self._rng.random() < self._damaged_share:
+            data = mutate(data, self._rng, MUTATIONS[int(self._rng.integers(0, len(MUTATIONS)))]) or b"\x00"
+            self.damaged += 1
+        packet = av.Packet(data)
+        packet.pts = self._sent * (90_000 // self._fps)
+        packet.time_base = Fraction(1, 90_000)
+        self._sent += 1
+        return packet
+
+
+def rss_mb() -> float:
+    """Resident set size of this process in MiB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

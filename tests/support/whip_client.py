@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
-from aiortc.mediastreams import AudioStreamTrack
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack
 
 
 @pytest.fixture
@@ -24,21 +24,23 @@ def loopback_ice(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 class WhipPublisher:
-    """Publishes a clip (looped, real-time) and a silent audio track to a WHIP endpoint."""
+    """Publishes a clip (looped, real-time), or a given video track, and a silent audio track to a WHIP endpoint."""
 
     def __init__(
         self,
         endpoint: str,
-        clip: Path,
+        clip: Path | None,
         token: str | None = None,
         audio: bool = True,
         codec: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        track: MediaStreamTrack | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.ssl_context = ssl_context
         self.codec = codec
         self.clip = clip
+        self.track = track
         self.token = token
         self.audio = audio
         self.pc: RTCPeerConnection | None = None
@@ -56,10 +58,14 @@ class WhipPublisher:
 
     async def publish(self) -> int:
         """Offer, POST, apply the answer; returns the HTTP status (201 when publishing)."""
-        self.player = MediaPlayer(str(self.clip), loop=True)
+        track = self.track
+        if track is None:
+            assert self.clip is not None, "a clip or a track to publish"
+            self.player = MediaPlayer(str(self.clip), loop=True)
+            track = self.player.video
+            assert track is not None
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        assert self.player.video is not None
-        video = self.pc.addTransceiver(self.player.video, direction="sendonly")
+        video = self.pc.addTransceiver(track, direction="sendonly")
         if self.codec is not None:  # e.g. "video/H264": offer only that codec
             codecs = RTCRtpSender.getCapabilities("video").codecs
             video.setCodecPreferences([c for c in codecs if c.mimeType in (self.codec, "video/rtx")])
@@ -99,5 +105,7 @@ class WhipPublisher:
         """Stop sending and close the peer connection, without telling the server."""
         if self.player is not None and self.player.video is not None:
             self.player.video.stop()
+        if self.track is not None:
+            self.track.stop()
         if self.pc is not None:
             await self.pc.close()
