@@ -11,6 +11,11 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	# The Triton Inference Server of the remote-inference tests (tests/support/triton_server.py): the tritonserver
+	# that the nvidia-pytriton wheel bundles, with numpy<2 and ONNX Runtime for its Python backend. Kept out of the
+	# venv's own packages (--target, no dependencies): that wheel pins numpy<2.
+	$(PY) -m pip install -q --upgrade --no-deps --target $(VENV)/triton \
+		nvidia-pytriton==0.7.0 numpy==1.26.4 onnxruntime==1.32.0
 	touch $(STAMP)
 
 venv: $(STAMP)

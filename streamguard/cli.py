@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streamguard import __version__
+from streamguard.config.inference import GPU_DEFAULT_MAX_BATCH
 from streamguard.errors import StreamguardError
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ class ExportFormatChoice(StrEnum):
 
     onnx = "onnx"
     torchscript = "torchscript"
+    triton = "triton"
 
 
 class LrScheduleChoice(StrEnum):
@@ -395,23 +397,38 @@ def eval_families(
 @app.command()
 def export(
     checkpoint: Annotated[Path, typer.Option(help="Checkpoint to export.")],
-    out: Annotated[Path, typer.Option(help="Output file (.onnx or .pt).")],
-    fmt: Annotated[ExportFormatChoice, typer.Option("--format", help="onnx or torchscript.")] = ExportFormatChoice.onnx,
+    out: Annotated[Path, typer.Option(help="Output file (.onnx or .pt), or the repository folder for triton.")],
+    fmt: Annotated[
+        ExportFormatChoice, typer.Option("--format", help="onnx, torchscript, or a Triton model repository.")
+    ] = ExportFormatChoice.onnx,
     check: Annotated[bool, typer.Option(help="Compare ONNX Runtime with PyTorch on random crops.")] = True,
+    model_name: Annotated[str, typer.Option(help="triton: the model's name in the repository.")] = "streamguard",
+    max_batch: Annotated[int, typer.Option(min=1, help="triton: max_batch_size.")] = GPU_DEFAULT_MAX_BATCH,
+    max_delay_ms: Annotated[
+        float, typer.Option(min=0, help="triton: how long the dynamic batcher may hold a request to merge it.")
+    ] = 5.0,
+    gpu: Annotated[bool, typer.Option(help="triton: instances on GPUs, with TensorRT in fp16.")] = False,
 ) -> None:
     """Export a checkpoint (uint8 crops in; calibrated P(fake) and mask out; dynamic batch axis)."""
     import numpy as np
 
     from streamguard.export.exporter import export_checkpoint, onnx_parity
+    from streamguard.export.triton import MODEL_VERSION_DIR, TritonModelOptions, write_triton_repository
     from streamguard.model.checkpoint import load_checkpoint
 
     try:
-        export_checkpoint(checkpoint, out, fmt.value)
-        console.print(f"[green]wrote[/] {out} ({out.stat().st_size / 1e6:.2f} MB)")
-        if fmt is ExportFormatChoice.onnx and check:
+        if fmt is ExportFormatChoice.triton:
+            options = TritonModelOptions(model_name=model_name, max_batch=max_batch, max_delay_ms=max_delay_ms, gpu=gpu)
+            model_dir = write_triton_repository(checkpoint, out, options)
+            onnx_file = model_dir / MODEL_VERSION_DIR / "model.onnx"
+            console.print(f"[green]wrote[/] Triton repository {out} (model {model_name!r}, {onnx_file})")
+        else:
+            onnx_file = export_checkpoint(checkpoint, out, "onnx" if fmt is ExportFormatChoice.onnx else "torchscript")
+            console.print(f"[green]wrote[/] {out} ({out.stat().st_size / 1e6:.2f} MB)")
+        if fmt is not ExportFormatChoice.torchscript and check:
             size = load_checkpoint(checkpoint)[1].input_size
             crops = np.random.default_rng(0).integers(0, 256, (3, size, size, 3), dtype=np.uint8)
-            parity = onnx_parity(checkpoint, out, crops)
+            parity = onnx_parity(checkpoint, onnx_file, crops)
             console.print(
                 f"ONNX Runtime vs PyTorch on {parity['n']:.0f} crops: max |Δp_fake| = "
                 f"{parity['max_abs_diff_p_fake']:.2e}, max |Δmask| = {parity['max_abs_diff_mask']:.2e}"

@@ -37,3 +37,15 @@ class SinkError(StreamguardError):
 
 class AlertEntryError(StreamguardError, ValueError):
     """An alerts-stream entry is not a well-formed alert entry; the message names the field."""
+
+
+class InferenceUnavailable(StreamguardError):
+    """A remote inference server did not answer (down, timed out or refusing); the batch's faces go unscored.
+
+    Attributes:
+        timed_out: The request ran past its deadline (rather than being refused or failing at once).
+    """
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out

@@ -192,6 +192,17 @@ class EndReason(enum.StrEnum):
     RESTART = "restart"
 
 
+class InferenceFailure(enum.StrEnum):
+    """Why faces went unscored (the ``reason`` label of ``streamguard_inference_errors_total``)."""
+
+    UNAVAILABLE = "unavailable"
+    """The inference server was unreachable or refused, or the daemon is waiting to retry it."""
+    TIMEOUT = "timeout"
+    """The request ran past `inference.triton.timeout_s`."""
+    ERROR = "error"
+    """The model failed on the batch (a bad crop, out of memory, a bug)."""
+
+
 class RefusalReason(enum.StrEnum):
     """Why the runtime API or WHIP refused a request (the ``reason`` label of ``streamguard_api_refused_total``)."""
 

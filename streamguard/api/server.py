@@ -28,8 +28,18 @@ MetricsRenderer = Callable[[], tuple[bytes, str]]
 """Returns the Prometheus exposition body and its content type."""
 
 
-def build_app(readiness: ReadinessProbe, render_metrics: MetricsRenderer) -> web.Application:
-    """Create the application with the health, readiness and metrics routes."""
+def build_app(
+    readiness: ReadinessProbe,
+    render_metrics: MetricsRenderer,
+    reasons: Callable[[], Mapping[str, str]] = dict,
+) -> web.Application:
+    """Create the application with the health, readiness and metrics routes.
+
+    Args:
+        readiness: The named checks of ``/readyz``.
+        render_metrics: The Prometheus exposition of ``/metrics``.
+        reasons: Why failing checks fail (shown under ``reasons`` while not ready).
+    """
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})
@@ -37,7 +47,9 @@ def build_app(readiness: ReadinessProbe, render_metrics: MetricsRenderer) -> web
     async def readyz(_: web.Request) -> web.Response:
         checks = dict(readiness())
         ready = bool(checks) and all(checks.values())
-        body = {"status": "ready" if ready else "not ready", "checks": checks}
+        body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
+        if not ready:
+            body["reasons"] = {name: why for name, why in reasons().items() if not checks.get(name, True)}
         return web.json_response(body, status=200 if ready else 503, dumps=json.dumps)
 
     async def metrics(_: web.Request) -> web.Response:

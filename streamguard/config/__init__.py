@@ -19,8 +19,10 @@ from streamguard.config.inference import (
     DEFAULT_MODEL_PATH,
     GPU_DEFAULT_MAX_BATCH,
     GPU_DEFAULT_MAX_DELAY_MS,
+    InferenceBackend,
     InferenceConfig,
     Precision,
+    TritonConfig,
 )
 from streamguard.config.ingest import IngestDefaults, Transport
 from streamguard.config.loader import (
@@ -52,6 +54,7 @@ __all__ = [
     "ExplainConfig",
     "FacesConfig",
     "IceServerConfig",
+    "InferenceBackend",
     "InferenceConfig",
     "IngestDefaults",
     "Precision",
@@ -65,6 +68,7 @@ __all__ = [
     "TlsConfig",
     "TrackingConfig",
     "Transport",
+    "TritonConfig",
     "WebRtcConfig",
     "check_redis_url",
     "check_url",

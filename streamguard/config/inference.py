@@ -1,7 +1,8 @@
-"""Inference settings: the detector checkpoint, the device, and the shared micro-batcher."""
+"""Inference settings: the detector checkpoint, the device, the shared micro-batcher, and a remote Triton tier."""
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Literal
 
@@ -22,8 +23,51 @@ GPU_DEFAULT_MAX_DELAY_MS = 20.0
 DEVICE_PATTERN = r"^(auto|cpu|cuda|cuda:\d{1,2})$"
 
 
+class InferenceBackend(enum.StrEnum):
+    """Where the detector runs."""
+
+    TORCH = "torch"
+    """In the daemon, with PyTorch (`inference.model`, `device`)."""
+    TRITON = "triton"
+    """On a Triton Inference Server (`inference.triton`), serving a `streamguard export --format triton` repository."""
+
+
+class TritonConfig(StrictModel):
+    """A Triton Inference Server that serves the detector to many daemons (KServe v2 over gRPC)."""
+
+    url: str = Field(
+        default="127.0.0.1:8001",
+        min_length=3,
+        description="HOST:PORT of Triton's gRPC endpoint (8001 by default).",
+    )
+    model_name: str = Field(
+        default="streamguard", min_length=1, description="The model's name in the Triton repository."
+    )
+    timeout_s: float = Field(
+        default=2.0, gt=0, le=60, description="A request not answered within this fails its batch (counted)."
+    )
+    connect_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="How long the daemon's start waits for the model to be ready on the server.",
+    )
+    backoff_initial_s: float = Field(
+        default=0.5, gt=0, le=60, description="After a failed request, batches fail at once for this long, then retry."
+    )
+    backoff_max_s: float = Field(
+        default=10.0, gt=0, le=600, description="Longest wait between retries while the server stays unreachable."
+    )
+
+
 class InferenceConfig(StrictModel):
     """The detector model and how face crops from all streams are batched through it."""
+
+    backend: InferenceBackend = Field(
+        default=InferenceBackend.TORCH,
+        description="`torch` runs the model in the daemon; `triton` sends batches to `inference.triton`.",
+    )
+    triton: TritonConfig = Field(default_factory=TritonConfig, description="The Triton server, with `backend: triton`.")
 
     model: Path = Field(
         default=DEFAULT_MODEL_PATH,

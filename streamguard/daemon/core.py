@@ -18,14 +18,15 @@ from streamguard.api.registry import StreamSnapshot
 from streamguard.api.runtime import RuntimeApi, check_exposure
 from streamguard.api.server import ClientDeadlines, HttpServer, build_app, tls_context
 from streamguard.clock import SYSTEM_CLOCK, Clock
-from streamguard.config import DaemonConfig, ResolvedStream, StreamConfig
+from streamguard.config import DaemonConfig, InferenceBackend, ResolvedStream, StreamConfig
 from streamguard.console import Console
 from streamguard.daemon.recovery import close_alerts_left_open
 from streamguard.daemon.worker import StreamWorker
 from streamguard.errors import ConfigError, StreamguardError
 from streamguard.explain import Explainer
 from streamguard.inference.batcher import MicroBatcher
-from streamguard.inference.engine import DetectorEngine, configure_torch_threads
+from streamguard.inference.engine import DetectorEngine, InferenceEngine, configure_torch_threads
+from streamguard.inference.triton import TritonEngine
 from streamguard.ingest.backoff import Backoff
 from streamguard.ingest.base import BaseSource, EventCallback, SourceEvent
 from streamguard.ingest.factory import source_from_url
@@ -111,6 +112,7 @@ class Daemon:
         self._embedded: EmbeddedRedis | None = None
         self._faces: FaceStage | None = None
         self._batcher: MicroBatcher[FaceCrop, Score] | None = None
+        self._engine: InferenceEngine | None = None
         self._explainer: Explainer | None = None
         self._state_task: asyncio.Task[None] | None = None
         self._recovery_task: asyncio.Task[int] | None = None
@@ -132,11 +134,8 @@ class Daemon:
         # Before anything slow: a refused start or a bad certificate fails at once.
         check_exposure(cfg.server.listen, cfg.api)
         ssl_context = tls_context(cfg.server.tls) if cfg.server.tls is not None else None
-        configure_torch_threads(cfg.inference.torch_threads)
-        detector = await self._load_detector()
-        self.metrics.set_model_version(detector.version)
-        is_cuda = detector.device.type == "cuda"
-        engine = DetectorEngine(detector, mask_min_p=cfg.scoring.off_threshold)
+        engine, is_cuda = await self._start_engine()
+        self.metrics.set_model_version(engine.version)
         self._batcher = MicroBatcher(
             engine.process,
             max_batch=cfg.inference.resolved_max_batch(is_cuda),
@@ -144,12 +143,12 @@ class Daemon:
             on_batch=self._record_batch,
         )
         await self._batcher.start()
-        self._faces = FaceStage(face_options(cfg, crop_size=detector.input_size))
+        self._faces = FaceStage(face_options(cfg, crop_size=engine.input_size))
         await asyncio.to_thread(self._faces.warm_up)
         if cfg.explain.enabled:
             self._explainer = Explainer(self.metrics, min_coverage=cfg.explain.min_coverage)
         await self._start_sink()
-        app = build_app(self.readiness, self.metrics.render)
+        app = build_app(self.readiness, self.metrics.render, self.readiness_reasons)
         self.api = RuntimeApi(self, cfg.api, cfg.data_dir, self._refused)
         self.api.install(app)
         whip = self.api.whip
@@ -175,7 +174,7 @@ class Daemon:
             close_alerts_left_open(self.sink, self.stream_ids, self._publish_event), name="close-alerts-left-open"
         )
         self._started = True
-        logger.info("streamguard running: %d stream(s), model %s", len(self.streams), detector.version)
+        logger.info("streamguard running: %d stream(s), model %s", len(self.streams), engine.version)
 
     async def run(self) -> None:
         """Start, wait for `request_stop`, then stop."""
@@ -201,6 +200,8 @@ class Daemon:
         await self._cancel_background_tasks()
         if self._batcher is not None:
             await self._batcher.close()
+        if isinstance(self._engine, TritonEngine):
+            self._engine.close()
         if self._faces is not None:
             await asyncio.to_thread(self._faces.close)
         if self._explainer is not None:
@@ -301,14 +302,37 @@ class Daemon:
     # ---- health --------------------------------------------------------------------------------------
 
     def readiness(self) -> dict[str, bool]:
-        """Readiness checks for ``/readyz``: model loaded, sink connected or spooling, sources started."""
-        return {
-            "model_loaded": self.detector is not None and self._batcher is not None,
+        """The checks of ``/readyz``: model loaded (on Triton: answering), sink up or spooling, sources started."""
+        checks = {
+            "model_loaded": self._engine is not None and self._batcher is not None,
             "sink_ready": self.sink is not None,
             "sources_started": self._started,
         }
+        if isinstance(self._engine, TritonEngine):
+            checks["inference_reachable"] = self._engine.reachable
+        return checks
+
+    def readiness_reasons(self) -> dict[str, str]:
+        """Why failing readiness checks fail, where there is more to say than the check's name."""
+        if isinstance(self._engine, TritonEngine) and not self._engine.reachable:
+            return {"inference_reachable": self._engine.last_error}
+        return {}
 
     # ---- internals -----------------------------------------------------------------------------------
+
+    async def _start_engine(self) -> tuple[InferenceEngine, bool]:
+        """The detector backend, ready to score, and whether it runs on a local CUDA device."""
+        cfg = self.config
+        mask_min_p = cfg.scoring.off_threshold
+        if self.detector is None and cfg.inference.backend is InferenceBackend.TRITON:
+            triton = TritonEngine(cfg.inference.triton, mask_min_p=mask_min_p)
+            await asyncio.to_thread(triton.connect)
+            self._engine = triton
+            return triton, False
+        configure_torch_threads(cfg.inference.torch_threads)
+        detector = await self._load_detector()
+        self._engine = DetectorEngine(detector, mask_min_p=mask_min_p)
+        return self._engine, detector.device.type == "cuda"
 
     async def _load_detector(self) -> Detector:
         if self.detector is None:

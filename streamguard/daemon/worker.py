@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from streamguard.errors import StreamguardError
+from streamguard.errors import InferenceUnavailable, StreamguardError
 from streamguard.explain import Explainer
 from streamguard.inference.batcher import MicroBatcher
 from streamguard.ingest.base import BaseSource, SourceEnded, SourceInterrupted
 from streamguard.scoring.alerts import StreamScorer
 from streamguard.sinks.metrics import Metrics
-from streamguard.types import AlertEvent, EndReason, FaceCrop, FaceView, Frame, FrameView, Score
+from streamguard.types import AlertEvent, EndReason, FaceCrop, FaceView, Frame, FrameView, InferenceFailure, Score
 from streamguard.vision.faces import FaceStage
 from streamguard.vision.tracking import FaceTracker
 
@@ -168,6 +168,8 @@ class StreamWorker:
         results = await asyncio.gather(*(self._batcher.submit(crop) for crop in crops), return_exceptions=True)
         scores = [r for r in results if isinstance(r, Score)]
         failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            self._metrics.inference_errors.labels(stream=self.stream_id, reason=failure_reason(failure)).inc()
         if failures:
             logger.warning(
                 "stream %s: %d of %d faces not scored: %s",
@@ -214,3 +216,10 @@ class StreamWorker:
         self._metrics.frames_analyzed.labels(**labels).inc()
         self._metrics.active_tracks.labels(**labels).set(len(self._tracker.active_ids))
         self._metrics.open_alerts.labels(**labels).set(self.scorer.open_alerts)
+
+
+def failure_reason(error: BaseException) -> InferenceFailure:
+    """Why a face went unscored, for ``streamguard_inference_errors_total``."""
+    if isinstance(error, InferenceUnavailable):
+        return InferenceFailure.TIMEOUT if error.timed_out else InferenceFailure.UNAVAILABLE
+    return InferenceFailure.ERROR

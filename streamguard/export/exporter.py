@@ -20,6 +20,7 @@ from streamguard.model.detector import Detector
 from streamguard.model.factory import DetectorNetwork
 from streamguard.model.network import classifier_logit
 from streamguard.model.preprocess import normalize
+from streamguard.model.served import INPUT_NAME, MASK_OUTPUT, SCORE_OUTPUT
 
 ExportFormat = Literal["onnx", "torchscript"]
 
@@ -57,8 +58,8 @@ def export_checkpoint(checkpoint: Path, out: Path, fmt: ExportFormat = "onnx", o
         warnings.simplefilter("ignore")  # the exporters warn about tracing details that do not apply here
         if fmt == "onnx":
             torch.onnx.export(
-                wrapper, (example,), str(out), input_names=["images"], output_names=["p_fake", "mask"],
-                dynamic_axes={"images": {0: "batch"}, "p_fake": {0: "batch"}, "mask": {0: "batch"}},
+                wrapper, (example,), str(out), input_names=[INPUT_NAME], output_names=[SCORE_OUTPUT, MASK_OUTPUT],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, SCORE_OUTPUT: {0: "batch"}, MASK_OUTPUT: {0: "batch"}},
                 opset_version=opset, dynamo=False,
             )  # fmt: skip
         else:
@@ -72,7 +73,7 @@ def onnx_parity(checkpoint: Path, onnx_path: Path, crops: np.ndarray) -> dict[st
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    onnx_p, onnx_mask = session.run(None, {"images": crops})
+    onnx_p, onnx_mask = session.run(None, {INPUT_NAME: crops})
     torch_p, torch_mask = Detector.load(checkpoint, device="cpu").predict(crops)
     return {
         "max_abs_diff_p_fake": float(np.abs(onnx_p - torch_p).max()),

@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +16,28 @@ from streamguard.model.detector import Detector
 from streamguard.types import FaceCrop, Score
 
 logger = logging.getLogger(__name__)
+
+
+class InferenceEngine(Protocol):
+    """What the daemon needs from a detector backend: the micro-batcher's batch function and its facts."""
+
+    @property
+    def version(self) -> str:
+        """The model version stamped on every `Score`."""
+        ...
+
+    @property
+    def input_size(self) -> int:
+        """Side of the square crops the model takes."""
+        ...
+
+    def check(self, face: FaceCrop) -> None:
+        """Raise `ValueError` when a crop cannot be scored."""
+        ...
+
+    def process(self, faces: Sequence[FaceCrop]) -> list[Score]:
+        """Score a batch, one `Score` per face in order."""
+        ...
 
 
 class DetectorEngine:
@@ -49,13 +72,7 @@ class DetectorEngine:
 
         A malformed crop inside a batch fails the whole batch, including other streams' faces.
         """
-        size = self.input_size
-        pixels = face.pixels
-        if pixels.shape != (size, size, 3) or pixels.dtype != np.uint8:
-            raise ValueError(
-                f"stream {face.stream_id} track {face.track_id}: expected a ({size}, {size}, 3) uint8 crop, "
-                f"got {pixels.shape} {pixels.dtype}"
-            )
+        check_crop(face, self.input_size)
 
     def process(self, faces: Sequence[FaceCrop]) -> list[Score]:
         """Score a batch of face crops, one `Score` per face in the same order.
@@ -92,6 +109,16 @@ class DetectorEngine:
         """Run one batch of black crops so the first real batch does not pay for lazy initialisation."""
         size = self.input_size
         self.detector.predict(np.zeros((batch_size, size, size, 3), dtype=np.uint8))
+
+
+def check_crop(face: FaceCrop, size: int) -> None:
+    """Raise `ValueError` unless `face.pixels` is a `(size, size, 3)` uint8 crop."""
+    pixels = face.pixels
+    if pixels.shape != (size, size, 3) or pixels.dtype != np.uint8:
+        raise ValueError(
+            f"stream {face.stream_id} track {face.track_id}: expected a ({size}, {size}, 3) uint8 crop, "
+            f"got {pixels.shape} {pixels.dtype}"
+        )
 
 
 def _mask(mask: np.ndarray) -> npt.NDArray[np.float32]:

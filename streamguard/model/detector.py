@@ -58,8 +58,7 @@ class Detector:
         """Load a checkpoint written by `streamguard train` (see `streamguard.model.checkpoint`)."""
         path = Path(path)
         model, meta = load_checkpoint(path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        return cls(model, meta, device=device, version=f"{path.stem}:{meta.variant}:{digest}")
+        return cls(model, meta, device=device, version=checkpoint_version(path, meta))
 
     @property
     def input_size(self) -> int:
@@ -141,3 +140,9 @@ def iter_batches(n: int, batch_size: int) -> Iterator[slice]:
     """Slices covering ``range(n)`` in chunks of at most `batch_size`."""
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
+
+
+def checkpoint_version(path: Path, meta: CheckpointMeta) -> str:
+    """The version string of a checkpoint file: ``{file stem}:{variant}:{first 12 hex of its SHA-256}``."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return f"{path.stem}:{meta.variant}:{digest}"

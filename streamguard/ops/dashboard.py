@@ -195,6 +195,13 @@ def inference_panels() -> list[PanelSpec]:
             ((_rate(f"{m.INFERENCE_SECONDS}_count", "instance"), "{{instance}}"),),
         ),
         PanelSpec(
+            "Faces unscored",
+            "timeseries",
+            "ops",
+            ((_rate(m.INFERENCE_ERRORS, "reason"), "{{reason}}"),),
+            "Faces whose batch failed: inference server unavailable or timed out, or a model error.",
+        ),
+        PanelSpec(
             "Model", "stat", "short", ((f"sum by (version) ({m.MODEL_INFO})", "{{version}}"),), "Detector version.", 12
         ),
         PanelSpec(

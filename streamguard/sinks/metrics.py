@@ -32,6 +32,7 @@ WORKER_RESTARTS = PREFIX + "worker_restarts_total"
 INFERENCE_BATCH_SIZE = PREFIX + "inference_batch_size"
 INFERENCE_SECONDS = PREFIX + "inference_seconds"
 INFERENCE_QUEUE_DEPTH = PREFIX + "inference_queue_depth"
+INFERENCE_ERRORS = PREFIX + "inference_errors_total"
 E2E_LATENCY_SECONDS = PREFIX + "e2e_latency_seconds"
 ALERT_LATENCY_SECONDS = PREFIX + "alert_latency_seconds"
 ALERTS = PREFIX + "alerts_total"
@@ -61,6 +62,7 @@ METRIC_NAMES: tuple[str, ...] = (
     INFERENCE_BATCH_SIZE,
     INFERENCE_SECONDS,
     INFERENCE_QUEUE_DEPTH,
+    INFERENCE_ERRORS,
     E2E_LATENCY_SECONDS,
     ALERT_LATENCY_SECONDS,
     ALERTS,
@@ -105,8 +107,11 @@ class Metrics:
         stream_errors: Errors reported by the source (decode, open, unsupported codec...).
         worker_restarts: Times a stream's worker failed unexpectedly and was restarted (with backoff).
         inference_batch_size: Items per micro-batch.
-        inference_seconds: Wall time of one micro-batch in the model.
+        inference_seconds: Wall time of one micro-batch in the model (with `backend: triton`, the requests'
+            round trip).
         inference_queue_depth: Items waiting for the micro-batcher.
+        inference_errors: Faces left unscored because their batch failed, by stream and
+            `streamguard.types.InferenceFailure` reason.
         e2e_latency_seconds: Frame arrival to its score.
         alert_latency_seconds: Event time of an alert ``start`` (the arrival of the frame that triggered it)
             to the moment Redis acknowledged its entry; observed by the Redis sink.
@@ -147,6 +152,9 @@ class Metrics:
             INFERENCE_SECONDS, "Model time per micro-batch.", buckets=INFERENCE_SECONDS_BUCKETS, registry=reg
         )
         self.inference_queue_depth = Gauge(INFERENCE_QUEUE_DEPTH, "Items waiting for inference.", registry=reg)
+        self.inference_errors = Counter(
+            INFERENCE_ERRORS, "Faces left unscored by a failed batch, by reason.", [*stream, "reason"], registry=reg
+        )
         self.e2e_latency_seconds = Histogram(
             E2E_LATENCY_SECONDS, "Frame arrival to score.", buckets=E2E_LATENCY_BUCKETS, registry=reg
         )
@@ -230,6 +238,7 @@ class Metrics:
             self.stream_stalls,
             self.stream_errors,
             self.worker_restarts,
+            self.inference_errors,
             self.alerts,
             self.active_tracks,
             self.open_alerts,

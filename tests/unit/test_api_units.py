@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from pathlib import Path
 
 import pytest
@@ -301,6 +303,36 @@ async def test_slow_clients_lose_their_connection_or_get_408_and_are_counted() -
         await asyncio.sleep(0.4)  # past the head deadline: the connection must still be open
         response = await _read_all(reader, 5)
         assert response.startswith(b"HTTP/1.1 200") and response.endswith(b"3") and expired == ["head", "body"]
+        writer.close()
+    finally:
+        await server.close()
+
+
+async def test_a_head_trickled_on_a_kept_alive_connection_is_closed_at_the_keepalive_timeout() -> None:
+    """Later heads of a connection: aiohttp closes a connection still idle (no complete head) at keepalive_s."""
+
+    async def hello(_request: web.Request) -> web.Response:
+        return web.Response(text="hi")
+
+    app = web.Application()
+    app.router.add_get("/", hello)
+    server = HttpServer(app, "127.0.0.1:0", deadlines=ClientDeadlines(5.0, 0.5))
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await asyncio.wait_for(reader.readuntil(b"hi"), 5)).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        closed_after: float | None = None
+        for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60:
+            if writer.is_closing() or reader.at_eof():
+                break
+            writer.write(bytes([byte]))
+            with contextlib.suppress(TimeoutError):
+                if await asyncio.wait_for(reader.read(1), 0.1) == b"":
+                    closed_after = time.monotonic() - started
+                    break
+        assert closed_after is not None and closed_after < 2.0, closed_after
         writer.close()
     finally:
         await server.close()

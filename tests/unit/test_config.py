@@ -97,7 +97,7 @@ def _models(model: type[BaseModel], seen: set[type[BaseModel]]) -> None:
 def test_every_field_of_every_section_is_described() -> None:
     models: set[type[BaseModel]] = set()
     _models(DaemonConfig, models)
-    assert len(models) == 15
+    assert len(models) == 16
     for model in models:
         assert model.model_config.get("extra") == "forbid", model.__name__
         for name, field in model.model_fields.items():

@@ -386,6 +386,7 @@ def touch_all(metrics: Metrics, stream: str) -> None:
     metrics.e2e_latency_seconds.observe(0.2)
     metrics.alert_latency_seconds.observe(1.2)
     metrics.inference_queue_depth.set(4)
+    metrics.inference_errors.labels(stream=stream, reason="unavailable").inc()
     metrics.sink_spool_depth.set(0)
     metrics.sink_dropped.inc(0)
     metrics.sink_published.inc()
