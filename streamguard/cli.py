@@ -627,14 +627,15 @@ def run(
 
     _setup_logging(log_level)
     try:
-        from streamguard.ops.sharding import filter_streams_for_replica
+        from streamguard.ops.sharding import filter_streams_for_replica, other_owner_lookup
 
         cfg = filter_streams_for_replica(_load_daemon_config(config, source, redis, listen))
+        other_owner = other_owner_lookup()
     except StreamguardError as e:
         raise _fail(e) from e
 
     async def serve() -> None:
-        daemon = Daemon(cfg)
+        daemon = Daemon(cfg, other_owner=other_owner)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.request_stop)

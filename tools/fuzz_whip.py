@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -36,8 +37,6 @@ SESSION_MAX_S = 30.0
 
 async def fuzz_whip(minutes: float, seed: int, work: Path, model: Path) -> dict[str, Any]:
     """Run the hostile publishers for `minutes` per codec; returns the report."""
-    from tests.support.whip_client import WhipPublisher
-
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]  # loopback only
     redis = RedisServer(workdir=work / "redis").start()
     config = DaemonConfig.model_validate(
@@ -55,20 +54,36 @@ async def fuzz_whip(minutes: float, seed: int, work: Path, model: Path) -> dict[
     await daemon.start()
     assert daemon.server is not None and daemon.api is not None  # noqa: S101 - started above
     base = daemon.server.url
-    healthy = WhipPublisher(f"{base}/whip/healthy", clip, audio=False)
     report: dict[str, Any] = {"minutes_per_codec": minutes, "seed": seed, "codecs": {}, "rss_mb": []}
+    healthy = asyncio.create_task(_keep_publishing(daemon, base, clip, report))
     try:
-        await healthy.publish()
         started = time.monotonic()
         for codec in sorted(ENCODERS):
             report["codecs"][codec] = await _one_codec(daemon, base, codec, minutes * 60, seed, report["rss_mb"])
             report["rss_mb"].append([round(time.monotonic() - started), round(rss_mb(), 1)])
         report["worker_restarts"] = {stream: handle.restarts for stream, handle in daemon.streams.items()}
     finally:
-        await healthy.close()
+        healthy.cancel()
+        await asyncio.gather(healthy, return_exceptions=True)
         await daemon.stop()
         redis.stop()
     return report
+
+
+async def _keep_publishing(daemon: Daemon, base: str, clip: Path, report: dict[str, Any]) -> None:
+    """The clean publisher beside the hostile one; if the daemon drops its session, it comes back (counted)."""
+    from tests.support.whip_client import WhipPublisher
+
+    report["healthy_sessions"] = 0
+    while True:
+        publisher = WhipPublisher(f"{base}/whip/healthy", clip, audio=False)
+        try:
+            if await publisher.publish() == 201:
+                report["healthy_sessions"] += 1
+                await _while_session_live(daemon, time.monotonic() + 24 * 3600, "healthy")
+        finally:
+            await publisher.close()
+        await asyncio.sleep(0.5)
 
 
 async def _one_codec(
@@ -103,16 +118,16 @@ async def _one_codec(
     }
 
 
-async def _while_session_live(daemon: Daemon, until: float) -> None:
-    """Poll (twice a second) until the hostile stream has no session or `until` (monotonic) has come."""
+async def _while_session_live(daemon: Daemon, until: float, stream_id: str = "hostile") -> None:
+    """Poll (twice a second) until the stream has no session or `until` (monotonic) has come."""
     for _ in range(int(max(0.0, until - time.monotonic()) * 2)):
-        if not _hostile_session_live(daemon):
+        if not _session_live(daemon, stream_id):
             return
         await asyncio.sleep(0.5)
 
 
-def _hostile_session_live(daemon: Daemon) -> bool:
-    return daemon.api is not None and any(s.stream_id == "hostile" for s in daemon.api.whip.sessions.values())
+def _session_live(daemon: Daemon, stream_id: str) -> bool:
+    return daemon.api is not None and any(s.stream_id == stream_id for s in daemon.api.whip.sessions.values())
 
 
 def main() -> None:
@@ -123,6 +138,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: random weights)")
     parser.add_argument("--out", type=Path, default=Path("runs/fuzz/whip.json"))
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("streamguard.api.whip").setLevel(logging.INFO)
     with tempfile.TemporaryDirectory() as work:
         model = args.model or random_model(Path(work))
         report = asyncio.run(fuzz_whip(args.minutes, args.seed, Path(work), model))

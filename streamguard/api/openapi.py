@@ -37,6 +37,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         409: "Conflict: id taken, wrong stream kind, or the stream already has a publisher (`Retry-After`).",
         413: "SDP offer larger than `api.max_sdp_bytes`.",
         415: "Content-Type is not application/sdp.",
+        421: "Sharded replicas: another replica owns this stream id (`detail`: `owner_replica=N`); add it there.",
         422: "The stream object is invalid; `detail` names each field.",
         503: "Too many WHIP sessions (`api.max_sessions`); retry after `Retry-After` seconds.",
     }
@@ -62,7 +63,7 @@ def _stream_paths() -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StreamConfig"}}},
                 },
-                "responses": {"201": _json(stream, "The stream was started."), **_errors(400, 401, 403, 409, 422)},
+                "responses": {"201": _json(stream, "The stream was started."), **_errors(400, 401, 403, 409, 421, 422)},
             },
         },
         "/api/streams/{stream_id}": {

@@ -16,7 +16,7 @@ from streamguard.api.policy import StreamPolicy
 from streamguard.api.ratelimit import MinuteLimit, rate_limit_middleware
 from streamguard.api.registry import StreamRegistry
 from streamguard.api.slowclients import body_deadline_middleware
-from streamguard.api.streams import RefusalCounter, RuntimeStreamStore, StreamRoutes
+from streamguard.api.streams import OwnerLookup, RefusalCounter, RuntimeStreamStore, StreamRoutes, owned_everywhere
 from streamguard.api.whip import WhipEndpoint
 from streamguard.config import ApiConfig
 from streamguard.config.api import TOKEN_ENV
@@ -35,10 +35,16 @@ class RuntimeApi:
         config: The ``api`` section.
         data_dir: The daemon's data folder (where runtime streams persist by default).
         on_refused: Counts refused requests by reason (``streamguard_api_refused_total``).
+        other_owner: Which replica owns a stream id when it is not this one (sharded replicas).
     """
 
     def __init__(
-        self, registry: StreamRegistry, config: ApiConfig, data_dir: Path, on_refused: RefusalCounter = lambda _: None
+        self,
+        registry: StreamRegistry,
+        config: ApiConfig,
+        data_dir: Path,
+        on_refused: RefusalCounter = lambda _: None,
+        other_owner: OwnerLookup = owned_everywhere,
     ) -> None:
         self.config = config
         self.on_refused = on_refused
@@ -46,7 +52,7 @@ class RuntimeApi:
         store = RuntimeStreamStore(config.resolved_streams_file(data_dir))
         self.streams = StreamRoutes(
             registry, store, self.whip.session_count, self.whip.end_stream_sessions,
-            StreamPolicy.from_config(config), on_refused,
+            StreamPolicy.from_config(config), on_refused, other_owner,
         )  # fmt: skip
         self._document = openapi_document(__version__)
 

@@ -68,6 +68,15 @@ class RuntimeStreamStore:
         os.replace(tmp, self.path)
 
 
+OwnerLookup = Callable[[str], int | None]
+"""The replica ordinal that owns a stream id when it is another replica, ``None`` when this one owns it."""
+
+
+def owned_everywhere(_stream_id: str) -> int | None:
+    """A daemon without replicas owns every stream."""
+    return None
+
+
 class StreamRoutes:
     """``/api/streams`` handlers over the daemon's stream registry.
 
@@ -78,6 +87,8 @@ class StreamRoutes:
         end_sessions: Ends the WHIP sessions of a stream (before it is removed).
         policy: The allowlist every added (and restored) stream must pass.
         on_refused: Counts a stream refused by the policy.
+        other_owner: Which replica owns a stream id, when not this one (sharded replicas: a stream is added
+            where the configured streams with its id would run, so it survives restarts and scaling alike).
     """
 
     def __init__(
@@ -88,8 +99,10 @@ class StreamRoutes:
         end_sessions: SessionEnder,
         policy: StreamPolicy,
         on_refused: RefusalCounter,
+        other_owner: OwnerLookup = owned_everywhere,
     ) -> None:
         self._registry = registry
+        self._other_owner = other_owner
         self._store = store
         self._sessions = sessions
         self._end_sessions = end_sessions
@@ -109,6 +122,12 @@ class StreamRoutes:
         for stream in self._store.load():
             if self._registry.snapshot(stream.id) is not None:
                 logger.warning("runtime stream %s: skipped, the configuration defines it", stream.id)
+                continue
+            owner = self._other_owner(stream.id)
+            if owner is not None:
+                logger.warning(
+                    "runtime stream %s: not restored, replica %d owns it now (add it there)", stream.id, owner
+                )
                 continue
             refusal = self._policy.refusal(stream)
             if refusal is not None:
@@ -153,6 +172,13 @@ class StreamRoutes:
             raise json_error(web.HTTPForbidden, refusal.message, detail=[{"field": "url", "message": refusal.reason}])
         if self._registry.snapshot(stream.id) is not None:
             raise json_error(web.HTTPConflict, f"a stream with id {stream.id!r} is already running")
+        owner = self._other_owner(stream.id)
+        if owner is not None:
+            raise json_error(
+                web.HTTPMisdirectedRequest,
+                f"stream {stream.id!r} belongs to replica {owner}; add it there",
+                detail=[{"field": "id", "message": f"owner_replica={owner}"}],
+            )
         try:
             await self._registry.add_stream(stream)
         except ConfigError as e:

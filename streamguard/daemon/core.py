@@ -17,6 +17,7 @@ from pathlib import Path
 from streamguard.api.registry import StreamSnapshot
 from streamguard.api.runtime import RuntimeApi, check_exposure
 from streamguard.api.server import ClientDeadlines, HttpServer, build_app, tls_context
+from streamguard.api.streams import OwnerLookup, owned_everywhere
 from streamguard.clock import SYSTEM_CLOCK, Clock
 from streamguard.config import DaemonConfig, InferenceBackend, ResolvedStream, StreamConfig
 from streamguard.console import Console
@@ -88,6 +89,8 @@ class Daemon:
         detector: A loaded detector (tests, the demo); loaded from ``config.inference.model`` when omitted.
         worker_backoff: Makes each stream's restart delays for a failing worker (tests shorten them).
         source_factory: Makes each stream's source from its resolved settings (default `build_source`).
+        other_owner: Which replica owns a stream id when it is not this one; streams added through the API are
+            refused (``421``) and not restored here then (default: this daemon owns every stream).
     """
 
     def __init__(
@@ -97,8 +100,10 @@ class Daemon:
         detector: Detector | None = None,
         worker_backoff: Callable[[], Backoff] = default_worker_backoff,
         source_factory: SourceFactory | None = None,
+        other_owner: OwnerLookup = owned_everywhere,
     ) -> None:
         self.config = config
+        self._other_owner = other_owner
         self._worker_backoff = worker_backoff
         self._source_factory: SourceFactory = source_factory or build_source
         self.metrics = Metrics()
@@ -149,7 +154,7 @@ class Daemon:
             self._explainer = Explainer(self.metrics, min_coverage=cfg.explain.min_coverage)
         await self._start_sink()
         app = build_app(self.readiness, self.metrics.render, self.readiness_reasons)
-        self.api = RuntimeApi(self, cfg.api, cfg.data_dir, self._refused)
+        self.api = RuntimeApi(self, cfg.api, cfg.data_dir, self._refused, self._other_owner)
         self.api.install(app)
         whip = self.api.whip
         self.metrics.whip_sessions.set_function(lambda: whip.session_total)

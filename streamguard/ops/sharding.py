@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from streamguard.config import DaemonConfig
@@ -162,3 +162,22 @@ def filter_streams_for_replica(config: DaemonConfig, env: Mapping[str, str] | No
         return config
     kept = [s for s in config.streams if owner(s.id, replica.count) == replica.index]
     return config.model_copy(update={"streams": kept})
+
+
+def other_owner_lookup(env: Mapping[str, str] | None = None) -> Callable[[str], int | None]:
+    """For the runtime API: the replica that owns a stream id when it is not this one (``None``: this one).
+
+    Without replicas configured, this process owns every stream.
+
+    Raises:
+        ConfigError: As `replica_from_env`.
+    """
+    replica = replica_from_env(env)
+    if replica is None:
+        return lambda _stream_id: None
+
+    def lookup(stream_id: str) -> int | None:
+        index = owner(stream_id, replica.count)
+        return None if index == replica.index else index
+
+    return lookup

@@ -87,3 +87,18 @@ def test_filter_streams_for_replica_partitions_the_configured_streams() -> None:
     ]
     assert sorted(s for shard in kept for s in shard) == sorted(STREAMS[:50])
     assert kept == [assign(STREAMS[:50], 3)[i] for i in range(3)]
+
+
+def test_other_owner_lookup_names_the_owning_replica_only_when_it_is_another() -> None:
+    from streamguard.ops.sharding import other_owner_lookup
+
+    lookups = [
+        other_owner_lookup({"STREAMGUARD_REPLICAS": "3", "STREAMGUARD_REPLICA_INDEX": f"streamguard-{i}"})
+        for i in range(3)
+    ]
+    for stream_id in (f"cam-{n}" for n in range(30)):
+        answers = [lookup(stream_id) for lookup in lookups]
+        assert answers.count(None) == 1  # exactly one replica owns it; the others name that one
+        owner_index = answers.index(None)
+        assert all(a == owner_index for i, a in enumerate(answers) if i != owner_index)
+    assert other_owner_lookup({})("anything") is None

@@ -249,3 +249,37 @@ async def test_api_fuzzed_from_its_openapi_document_gives_no_5xx(
         assert process.returncode == 0, text[-6000:]
     finally:
         await daemon.stop()
+
+
+async def test_sharded_replicas_refuse_and_do_not_restore_streams_another_replica_owns(
+    tmp_path: Path, demo_model_path: Path, redis_server: RedisServer
+) -> None:
+    """Replica 0 of 2 (rendezvous hashing of the id, as for configured streams): another replica's id is 421."""
+    from streamguard.ops.sharding import other_owner_lookup, owner
+
+    ids = [f"cam{i}" for i in range(12)]
+    mine = next(i for i in ids if owner(i, 2) == 0)
+    theirs = next(i for i in ids if owner(i, 2) == 1)
+    lookup = other_owner_lookup({"STREAMGUARD_REPLICAS": "2", "STREAMGUARD_REPLICA_INDEX": "streamguard-0"})
+    clip = write_demo_clip(tmp_path / "clip.mp4", seconds=3, forged_span=None, seed=43)
+    config = api_config(tmp_path, redis_server.url, demo_model_path)
+    detector = Detector.load(demo_model_path, device="cpu")
+    daemon = Daemon(config, detector=detector, other_owner=lookup)
+    await daemon.start()
+    assert daemon.server is not None
+    try:
+        status, refused = await call("POST", f"{daemon.server.url}/api/streams", {"id": theirs, "url": str(clip.path)})
+        assert status == 421 and refused["detail"] == [{"field": "id", "message": "owner_replica=1"}], refused
+        status, _ = await call("POST", f"{daemon.server.url}/api/streams", {"id": mine, "url": str(clip.path)})
+        assert status == 201 and daemon.stream_ids() == [mine]
+    finally:
+        await daemon.stop()
+    # A streams file from before a re-sharding holds both: only the owned one comes back.
+    store = config.api.resolved_streams_file(config.data_dir)
+    store.write_text(json.dumps([{"id": mine, "url": str(clip.path)}, {"id": theirs, "url": str(clip.path)}]))
+    again = Daemon(config, detector=detector, other_owner=lookup)
+    await again.start()
+    try:
+        assert again.stream_ids() == [mine]
+    finally:
+        await again.stop()
