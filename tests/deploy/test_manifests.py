@@ -7,7 +7,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
@@ -252,3 +252,76 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
     assert "User=streamguard" in unit and "STREAMGUARD_MODELS_DIR" in unit
     assert (REPO / "deploy" / "system-deps.sh").is_file()
+
+
+def test_triton_variant_validates_strictly_and_its_references_resolve(tmp_path: Path) -> None:
+    import typer
+
+    from streamguard.cli import app
+    from streamguard.config import InferenceBackend
+
+    docs = kustomize(K8S / "triton")
+    version = kubernetes_validate.latest_version()
+    for doc in docs:
+        if doc["kind"] not in CRD_KINDS:
+            kubernetes_validate.validate(doc, version, strict=True)
+    named = {(doc["kind"], doc["metadata"]["name"]): doc for doc in docs}
+    deployment, service = named[("Deployment", "triton")], named[("Service", "triton")]
+    hpa, monitor = named[("HorizontalPodAutoscaler", "triton")], named[("ServiceMonitor", "triton")]
+    ingest, config_map = named[("StatefulSet", "streamguard")], named[("ConfigMap", "streamguard-config")]
+
+    pod = deployment["spec"]["template"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (server,) = pod["spec"]["containers"]
+    (export,) = pod["spec"]["initContainers"]
+    ports = {p["name"]: p["containerPort"] for p in server["ports"]}
+    assert {p["targetPort"] for p in service["spec"]["ports"]} <= set(ports)
+    assert {e["port"] for e in monitor["spec"]["endpoints"]} <= {p["name"] for p in service["spec"]["ports"]}
+    assert server["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert server["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert (hpa["spec"]["scaleTargetRef"]["kind"], hpa["spec"]["scaleTargetRef"]["name"]) == ("Deployment", "triton")
+
+    # The init container's command is a real `streamguard export` invocation writing where Triton reads.
+    export_command = cast(Any, typer.main.get_command(app)).commands["export"]  # typer's own click Group
+    known = {opt for param in export_command.params for opt in (*param.opts, *param.secondary_opts)}
+    args = export["args"]
+    assert args[0] == "export" and {a for a in args if a.startswith("--")} <= known, args
+    out = args[args.index("--out") + 1]
+    mounts = {m["name"]: m["mountPath"] for m in export["volumeMounts"]}
+    assert mounts["repository"] == out and f"--model-repository={out}" in server["args"]
+    assert args[args.index("--checkpoint") + 1].startswith(mounts["models"])
+    assert (
+        pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
+        == named[("PersistentVolumeClaim", "streamguard-models")]["metadata"]["name"]
+    )
+
+    # The ingest replicas dial that Service's gRPC port, and their config says so.
+    env = {e["name"]: e.get("value", "") for e in container(ingest)["env"]}
+    grpc_port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc")
+    assert env["STREAMGUARD_TRITON_URL"] == f"triton.{service['metadata']['namespace']}.svc:{grpc_port}"
+    path = tmp_path / "config.yaml"
+    path.write_text(config_map["data"]["config.yaml"])
+    secret_env = dict(named[("Secret", "streamguard-secrets")]["stringData"])
+    config = load_config(path, environ={**secret_env, **env})
+    assert config.inference.backend is InferenceBackend.TRITON
+    assert config.inference.triton.url == env["STREAMGUARD_TRITON_URL"]
+    assert config.inference.triton.model_name == args[args.index("--model-name") + 1]
+
+
+def test_triton_ingest_statefulset_differs_from_cpu_only_in_inference() -> None:
+    cpu = documents(K8S / "cpu" / "statefulset.yaml")[0]
+    triton = documents(K8S / "triton" / "statefulset.yaml")[0]
+    cpu_main, triton_main = container(cpu), container(triton)
+    cpu_env = {e["name"]: e for e in cpu_main["env"]}
+    triton_env = {e["name"]: e for e in triton_main["env"]}
+    assert set(triton_env) - set(cpu_env) == {"STREAMGUARD_INFERENCE_BACKEND", "STREAMGUARD_TRITON_URL"}
+    assert set(cpu_env) - set(triton_env) == {"STREAMGUARD_MODEL"}
+    for sts in (cpu, triton):
+        pod = sts["spec"]["template"]["spec"]
+        main = pod["containers"][0]
+        main.pop("env")
+        main["volumeMounts"] = [m for m in main["volumeMounts"] if m["name"] != "models"]
+        pod["volumes"] = [v for v in pod["volumes"] if v["name"] != "models"]
+    assert cpu == triton
