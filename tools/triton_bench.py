@@ -28,17 +28,13 @@ from streamguard.inference.engine import DetectorEngine, configure_torch_threads
 from streamguard.inference.triton import TritonEngine
 from streamguard.model.detector import Detector
 from streamguard.types import FaceCrop, Score
+from tests.support.crops import random_crop
 from tests.support.triton_server import running_triton_server, served_repository
 
 
 def crops(n: int, size: int, seed: int) -> list[FaceCrop]:
     """`n` random crops of `size` pixels."""
-    rng = np.random.default_rng(seed)
-    return [
-        FaceCrop("bench", i, i, 0.0, 0.0, (0, 0, 1, 1), (0, 0, 1, 1), (size, size), 1.0,
-                 rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
-        for i in range(n)
-    ]  # fmt: skip
+    return [random_crop(i, seed * 1000 + i, size, stream_id="bench") for i in range(n)]
 
 
 def timed(

@@ -28,6 +28,7 @@ from streamguard.inference.triton import TritonEngine
 from streamguard.model.detector import Detector
 from streamguard.model.served import VERSION_PARAMETER
 from streamguard.types import FaceCrop
+from tests.support.crops import random_crop
 from tests.support.daemon_checks import alert_entries, metric_value, wait_for
 from tests.support.redis_server import RedisServer
 from tests.support.triton_server import TritonServer, running_triton_server, served_repository
@@ -51,22 +52,7 @@ def triton(exported: Path, tmp_path: Path) -> Iterator[TritonServer]:
 
 
 def crops(n: int, size: int, seed: int = 0) -> list[FaceCrop]:
-    rng = np.random.default_rng(seed)
-    return [
-        FaceCrop(
-            stream_id="cam",
-            track_id=i,
-            frame_index=i,
-            wall_ts=0.0,
-            mono_ts=0.0,
-            box_xyxy=(0.0, 0.0, 1.0, 1.0),
-            crop_xywh=(0.0, 0.0, 1.0, 1.0),
-            frame_size=(size, size),
-            det_score=0.9,
-            pixels=rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
-        )
-        for i in range(n)
-    ]
+    return [random_crop(i, seed * 1000 + i, size) for i in range(n)]
 
 
 def test_the_exported_repository_is_a_valid_triton_model(demo_model_path: Path, tmp_path: Path) -> None:

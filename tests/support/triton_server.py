@@ -32,6 +32,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from streamguard.export.triton import read_model_config
+from tests.support.processes import signal_and_reap
 from tests.support.redis_process import free_port
 
 TRITON_HOME = Path(os.environ.get("STREAMGUARD_TRITON_HOME") or Path(sys.prefix) / "triton")
@@ -174,17 +175,8 @@ class TritonServer:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def _signal_and_wait(self, signum: signal.Signals) -> None:
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signum)
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT_S)
+        if self.process is not None:
+            signal_and_reap(self.process, signum, STOP_TIMEOUT_S)
         self.process = None
 
 

@@ -12,6 +12,7 @@ import torch
 from streamguard.inference import DetectorEngine, MicroBatcher, available_cpus, configure_torch_threads
 from streamguard.model import CheckpointMeta, Detector, YShapedAutoencoder, get_variant, save_checkpoint
 from streamguard.types import FaceCrop, Score
+from tests.support.crops import random_crop
 
 SIZE = 64
 
@@ -26,19 +27,7 @@ def detector(tmp_path_factory: pytest.TempPathFactory) -> Detector:
 
 
 def face(track_id: int, seed: int, size: int = SIZE) -> FaceCrop:
-    pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    return FaceCrop(
-        stream_id="cam",
-        track_id=track_id,
-        frame_index=seed,
-        wall_ts=1.0,
-        mono_ts=1.0,
-        box_xyxy=(10.0, 10.0, 50.0, 50.0),
-        crop_xywh=(0.0, 0.0, 64.0, 64.0),
-        frame_size=(320, 240),
-        det_score=0.9,
-        pixels=pixels,
-    )
+    return random_crop(track_id, seed, size)
 
 
 def test_process_scores_each_face_in_order(detector: Detector) -> None:
