@@ -5,7 +5,8 @@
 Exports the checkpoint as a Triton repository, serves it with the test `tritonserver` (CPU, ONNX Runtime
 in its Python backend, `tests.support.triton_server`) and scores the same random crops through the local
 `DetectorEngine` and the `TritonEngine`, one batch at a time, as the daemon's micro-batcher does. Masks are
-requested for every face (the worst case: the daemon asks only for faces above the alert's off threshold).
+requested for every face (the worst case: the daemon asks only for faces above the alert's off threshold), and
+compared with no mask at all (one request) and with scores and masks in a single request (an output flag).
 On a GPU machine, point `--url` at a production Triton serving an ``--gpu`` export instead.
 """
 
@@ -27,6 +28,7 @@ from streamguard.export.triton import TritonModelOptions, write_triton_repositor
 from streamguard.inference.engine import DetectorEngine, configure_torch_threads
 from streamguard.inference.triton import TritonEngine
 from streamguard.model.detector import Detector
+from streamguard.model.served import INPUT_NAME, MASK_OUTPUT, SCORE_OUTPUT
 from streamguard.types import FaceCrop, Score
 from tests.support.crops import random_crop
 from tests.support.triton_server import running_triton_server, served_repository
@@ -55,6 +57,22 @@ def timed(
     }
 
 
+def one_request(url: str, faces: Sequence[FaceCrop]) -> list[Score]:
+    """The alternative to the engine's two requests: scores and masks of every face in one (the output flag)."""
+    import tritonclient.grpc as grpc
+
+    client = _clients.setdefault(url, grpc.InferenceServerClient(url))
+    images = grpc.InferInput(INPUT_NAME, [len(faces), faces[0].pixels.shape[0], faces[0].pixels.shape[1], 3], "UINT8")
+    images.set_data_from_numpy(np.stack([face.pixels for face in faces]))
+    outputs = [grpc.InferRequestedOutput(SCORE_OUTPUT), grpc.InferRequestedOutput(MASK_OUTPUT)]
+    result = client.infer("streamguard", [images], outputs=outputs)
+    p_fake, masks = result.as_numpy(SCORE_OUTPUT).reshape(-1), result.as_numpy(MASK_OUTPUT)
+    return [Score(face, float(p_fake[i]), masks[i], "triton") for i, face in enumerate(faces)]
+
+
+_clients: dict[str, Any] = {}
+
+
 def bench(checkpoint: Path, batches: list[int], repeats: int, url: str | None, work: Path) -> dict[str, Any]:
     """Parity and speed of both backends; starts a local test Triton unless `url` names one."""
     configure_torch_threads(None)
@@ -70,13 +88,18 @@ def bench(checkpoint: Path, batches: list[int], repeats: int, url: str | None, w
         report["parity_max_abs_mask"] = max(
             float(np.abs(a.mask - b.mask).max()) for a, b in zip(here, there, strict=True)
         )
+        scores_only = TritonEngine(TritonConfig(url=triton_url), mask_min_p=2.0)  # no face reaches the gate
+        scores_only.connect()
         for size in batches:
             faces = crops(size, local.input_size, seed=size)
             report["batches"][size] = {
                 "torch_local": timed(local.process, faces, repeats),
                 "triton_loopback": timed(remote.process, faces, repeats),
+                "triton_scores_only": timed(scores_only.process, faces, repeats),
+                "triton_one_request_both_outputs": timed(lambda f: one_request(triton_url, f), faces, repeats),
             }
             print(size, report["batches"][size], flush=True)
+        scores_only.close()
         remote.close()
 
     if url is not None:

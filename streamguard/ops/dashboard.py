@@ -198,7 +198,7 @@ def inference_panels() -> list[PanelSpec]:
             "Faces unscored",
             "timeseries",
             "ops",
-            ((_rate(m.INFERENCE_ERRORS, "reason"), "{{reason}}"),),
+            ((_stream_rate(m.INFERENCE_ERRORS, "stream, reason"), "{{stream}} {{reason}}"),),
             "Faces whose batch failed: inference server unavailable or timed out, or a model error.",
         ),
         PanelSpec(
