@@ -195,11 +195,8 @@ class StreamWorker:
     def _lose_faces(self) -> None:
         """The stream went down or its time went backwards: every track is gone, open alerts end as lost."""
         self._tracker.reset()
-        if self._last_clock is not None:
-            self._emit(self.scorer.end_all(EndReason.TRACK_LOST, self._last_clock))
-        self._metrics.active_tracks.labels(stream=self.stream_id).set(0)
-        self._metrics.open_alerts.labels(stream=self.stream_id).set(0)
         self.status.faces = 0
+        self.finish(EndReason.TRACK_LOST)
 
     def _emit(self, events: list[AlertEvent]) -> None:
         for event in events:
