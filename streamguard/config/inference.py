@@ -28,6 +28,10 @@ class InferenceBackend(enum.StrEnum):
 
     TORCH = "torch"
     """In the daemon, with PyTorch (`inference.model`, `device`)."""
+    ONNXRUNTIME = "onnxruntime"
+    """In the daemon on the CPU, with ONNX Runtime on the checkpoint's exported graphs."""
+    OPENVINO = "openvino"
+    """In the daemon on the CPU, with OpenVINO on the checkpoint's exported graphs (`precision: bf16` allowed)."""
     TRITON = "triton"
     """On a Triton Inference Server (`inference.triton`), serving a `streamguard export --format triton` repository."""
 
@@ -65,7 +69,10 @@ class InferenceConfig(StrictModel):
 
     backend: InferenceBackend = Field(
         default=InferenceBackend.TORCH,
-        description="`torch` runs the model in the daemon; `triton` sends batches to `inference.triton`.",
+        description=(
+            "`torch`, `onnxruntime` or `openvino` run the model in the daemon (the last two on the CPU, from "
+            "graphs exported once into data_dir); `triton` sends batches to `inference.triton`."
+        ),
     )
     triton: TritonConfig = Field(default_factory=TritonConfig, description="The Triton server, with `backend: triton`.")
 
@@ -99,7 +106,10 @@ class InferenceConfig(StrictModel):
         default=None,
         ge=1,
         le=256,
-        description="Threads torch may use on CPU (torch.set_num_threads); omitted: torch's default.",
+        description=(
+            "Threads the model may use on the CPU (torch, ONNX Runtime, OpenVINO); omitted: the CPUs this "
+            "process may use (affinity and cgroup quota)."
+        ),
     )
     precision: Precision = Field(
         default="auto",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,9 @@ from streamguard.daemon.recovery import close_alerts_left_open
 from streamguard.daemon.worker import StreamWorker
 from streamguard.errors import ConfigError, StreamguardError
 from streamguard.explain import Explainer
+from streamguard.export.exporter import export_graphs
 from streamguard.inference.batcher import MicroBatcher
+from streamguard.inference.compiled import CompiledEngine, onnxruntime_runner, openvino_runner
 from streamguard.inference.engine import DetectorEngine, InferenceEngine, configure_torch_threads
 from streamguard.inference.triton import TritonEngine
 from streamguard.ingest.backoff import Backoff
@@ -33,7 +36,8 @@ from streamguard.ingest.base import BaseSource, EventCallback, SourceEvent
 from streamguard.ingest.factory import source_from_url
 from streamguard.ingest.file import FileSource
 from streamguard.ingest.webrtc import WebRtcSource
-from streamguard.model.detector import Detector
+from streamguard.model.checkpoint import load_checkpoint
+from streamguard.model.detector import Detector, checkpoint_version
 from streamguard.scoring.alerts import StreamScorer
 from streamguard.sinks.embedded import EmbeddedRedis
 from streamguard.sinks.metrics import Metrics
@@ -334,10 +338,32 @@ class Daemon:
             await asyncio.to_thread(triton.connect)
             self._engine = triton
             return triton, False
-        configure_torch_threads(cfg.inference.torch_threads)
+        threads = configure_torch_threads(cfg.inference.torch_threads)
+        if self.detector is None and cfg.inference.backend in COMPILED_BACKENDS:
+            self._engine = await asyncio.to_thread(self._load_compiled, threads, mask_min_p)
+            return self._engine, False
         detector = await self._load_detector()
         self._engine = DetectorEngine(detector, mask_min_p=mask_min_p)
         return self._engine, detector.device.type == "cuda"
+
+    def _load_compiled(self, threads: int, mask_min_p: float) -> CompiledEngine:
+        """The checkpoint's exported graphs (exported once per version into data_dir) on ONNX Runtime or OpenVINO."""
+        inference = self.config.inference
+        path = Path(inference.model)
+        try:
+            _, meta = load_checkpoint(path)
+            version = checkpoint_version(path, meta)
+            graphs = export_graphs(path, self.config.data_dir / "compiled", version)
+        except (OSError, StreamguardError) as e:
+            raise ConfigError(f"inference.model: cannot load {path}: {e}") from e
+        if inference.backend is InferenceBackend.OPENVINO:
+            precision = "bf16" if inference.precision == "bf16" else "f32"
+            runner = functools.partial(openvino_runner, precision=precision, threads=threads)
+        else:
+            runner = functools.partial(onnxruntime_runner, threads=threads)
+        engine = CompiledEngine.load(graphs, runner, version, meta.input_size, mask_min_p)
+        engine.warmup()
+        return engine
 
     async def _load_detector(self) -> Detector:
         if self.detector is None:
@@ -478,6 +504,9 @@ def stream_state(handle: StreamHandle, clock: Clock = SYSTEM_CLOCK) -> StreamSta
         worker_restarts=handle.restarts,
         worker_retry_in_s=retry_in,
     )
+
+
+COMPILED_BACKENDS = (InferenceBackend.ONNXRUNTIME, InferenceBackend.OPENVINO)
 
 
 def build_source(stream: ResolvedStream, on_event: EventCallback) -> BaseSource:

@@ -6,7 +6,23 @@ A Triton repository carries the checkpoint's version string in its ``config.pbtx
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 INPUT_NAME = "images"
 SCORE_OUTPUT = "p_fake"
 MASK_OUTPUT = "mask"
 VERSION_PARAMETER = "streamguard_model_version"
+
+
+@dataclass(frozen=True, slots=True)
+class ServedGraphs:
+    """The two ONNX graphs a compiled backend runs: scores only (every face), and scores with masks (gated faces).
+
+    Attributes:
+        scores: ``images`` → ``p_fake``.
+        full: ``images`` → ``p_fake``, ``mask``.
+    """
+
+    scores: Path
+    full: Path

@@ -299,3 +299,36 @@ async def test_live_demo_flags_the_forged_part_only(tmp_path: Path, demo_model_p
     assert result.passed
     text = console.export_text()
     assert "start" in text and ("self-blend" if model == "shipped" else "edit") in text
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+async def test_the_daemon_on_a_compiled_cpu_runtime_alerts_on_the_forged_clip(
+    tmp_path: Path, demo_model_path: Path, redis_server: RedisServer, backend: str
+) -> None:
+    """`inference.backend: onnxruntime|openvino`: the checkpoint's graphs are exported into data_dir and served."""
+    forged = write_demo_clip(tmp_path / "forged.mp4", seconds=6, forged_span=(0.0, 6.0), seed=61)
+    config = DaemonConfig.model_validate(
+        {
+            "streams": [{"id": "cam", "url": str(forged.path), "loop": True, "realtime": True}],
+            "inference": {"model": str(demo_model_path), "backend": backend},
+            "redis": {"url": redis_server.url},
+            "server": {"listen": "127.0.0.1:0"},
+            "data_dir": str(tmp_path / "data"),
+        }
+    )
+    daemon = Daemon(config)
+    client = aioredis.from_url(redis_server.url)
+    await daemon.start()
+    try:
+
+        async def started() -> bool:
+            return any(e["event"] == "start" for e in await alert_entries(client))
+
+        await wait_for(started, within_s=40)
+        assert list((tmp_path / "data" / "compiled").glob("*/scores.onnx"))
+        start = next(e for e in await alert_entries(client) if e["event"] == "start")
+        assert start["model"] == Detector.load(demo_model_path).version
+        assert float(start["score"]) >= config.scoring.on_threshold
+    finally:
+        await daemon.stop()
+        await client.aclose()
