@@ -61,6 +61,7 @@ class ScenarioChoice(StrEnum):
     decode = "decode"
     model = "model"
     pipeline = "pipeline"
+    runtimes = "runtimes"
 
 
 class ImageFormatChoice(StrEnum):
@@ -475,20 +476,26 @@ def bench(
     quick: Annotated[bool, typer.Option("--quick", help="Every scenario at reduced size (well under 3 min).")] = False,
     repeats: Annotated[int, typer.Option(min=1, help="Runs per figure (median, min, max).")] = 3,
     scenario: Annotated[
-        list[ScenarioChoice] | None, typer.Option(help="decode, model or pipeline (repeat; default all).")
+        list[ScenarioChoice] | None, typer.Option(help="decode, model, pipeline or runtimes (repeat; default all).")
     ] = None,
     model: Annotated[Path | None, typer.Option(help="Checkpoint for the pipeline (default: random weights).")] = None,
     max_streams: Annotated[int, typer.Option(min=1, help="Upper bound of the capacity search.")] = 12,
     seconds: Annotated[float, typer.Option(min=1.0, help="Measured seconds per pipeline run.")] = 20.0,
     workdir: Annotated[Path, typer.Option(help="Generated clips and checkpoints (reused).")] = Path("runs/bench"),
+    dev_data: Annotated[
+        Path | None, typer.Option(help="runtimes: a real-deepfake set for AUC per backend (deepfakes_dev/val).")
+    ] = None,
+    crop_cache: Annotated[Path, typer.Option(help="runtimes: where that set's crops are cached.")] = Path(
+        "runs/face_cache"
+    ),
 ) -> None:
-    """Measure decode ceiling, pipeline capacity, latency, memory and model throughput; write JSON."""
+    """Measure decode ceiling, pipeline capacity, latency, memory, model throughput and runtimes; write JSON."""
     from streamguard.bench.runner import SCENARIOS, BenchOptions, markdown_table, run_bench
 
     chosen = tuple(choice.value for choice in scenario) if scenario else SCENARIOS
     options = BenchOptions(
         out=out, workdir=workdir, quick=quick, repeats=repeats, scenarios=chosen, model=model,
-        max_streams=max_streams, seconds=seconds,
+        max_streams=max_streams, seconds=seconds, dev_data=dev_data, crop_cache=crop_cache,
     )  # fmt: skip
     try:
         report = run_bench(options, log=lambda message: console.print(message, highlight=False))

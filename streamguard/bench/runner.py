@@ -18,7 +18,7 @@ from streamguard.bench.scenarios import PipelineRun, Spread
 from streamguard.config.inference import InferenceConfig
 from streamguard.model.checkpoint import load_checkpoint
 
-SCENARIOS = ("decode", "model", "pipeline")
+SCENARIOS = ("decode", "model", "pipeline", "runtimes")
 FULL_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
@@ -38,6 +38,9 @@ class BenchOptions:
         max_streams: Upper bound of the capacity search.
         seconds: Measured seconds per pipeline run.
         warmup_s: Seconds each pipeline run settles before it is measured.
+        dev_data: A real-deepfake set (``deepfakes_dev/val``) for the runtimes scenario's AUC; None or missing:
+            speed only.
+        crop_cache: Where that set's face crops are cached (cut once).
     """
 
     out: Path = Path("runs/bench/bench.json")
@@ -50,6 +53,8 @@ class BenchOptions:
     max_streams: int = 12
     seconds: float = 20.0
     warmup_s: float = 3.0
+    dev_data: Path | None = None
+    crop_cache: Path = Path("runs/face_cache")
 
 
 @dataclass(slots=True)
@@ -87,6 +92,9 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> Repo
     if "pipeline" in options.scenarios:
         log("pipeline capacity, latency, memory ...")
         _pipeline(report, options, clips, log)
+    if "runtimes" in options.scenarios:
+        log("inference runtimes ...")
+        _runtimes(report, options)
     report.details["seconds"] = round(time.monotonic() - started, 1)
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(asdict(report), indent=2) + "\n")
@@ -110,6 +118,20 @@ def _decode(report: Report, options: BenchOptions, clips: list[Path]) -> None:
     report.details["decode"] = {"fps_total": fps.as_dict(1), "sources": len(clips), "clip_kbps": kbps,
                                 "clip": "1280x720 25 fps H.264 (camera-like: panning photo, sensor noise)",
                                 "streams": round(fps.median / scenarios.CLIP_FPS, 2)}  # fmt: skip
+
+
+def _runtimes(report: Report, options: BenchOptions) -> None:
+    from streamguard.bench.runtimes import runtime_auc, runtime_throughput
+
+    checkpoint = options.model or InferenceConfig().model
+    batches = (1, 8) if options.quick else (1, 8, 32)
+    details: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "throughput": runtime_throughput(checkpoint, options.workdir, batches, 0.3 if options.quick else 3.0),
+    }
+    if options.dev_data is not None and options.dev_data.exists() and not options.quick:
+        details["auc"] = runtime_auc(checkpoint, options.workdir, options.dev_data, options.crop_cache)
+    report.details["runtimes"] = details
 
 
 def _model(report: Report, options: BenchOptions, clips: list[Path]) -> None:
