@@ -26,6 +26,9 @@ DEVICE_PATTERN = r"^(auto|cpu|cuda|cuda:\d{1,2})$"
 class InferenceBackend(enum.StrEnum):
     """Where the detector runs."""
 
+    AUTO = "auto"
+    """ONNX Runtime on the CPU (3x PyTorch's faces/s, same scores: docs/performance.md); PyTorch on a CUDA
+    device, or for a checkpoint whose attribute head the exported graphs leave out."""
     TORCH = "torch"
     """In the daemon, with PyTorch (`inference.model`, `device`)."""
     ONNXRUNTIME = "onnxruntime"
@@ -68,10 +71,11 @@ class InferenceConfig(StrictModel):
     """The detector model and how face crops from all streams are batched through it."""
 
     backend: InferenceBackend = Field(
-        default=InferenceBackend.TORCH,
+        default=InferenceBackend.AUTO,
         description=(
             "`torch`, `onnxruntime` or `openvino` run the model in the daemon (the last two on the CPU, from "
-            "graphs exported once into data_dir); `triton` sends batches to `inference.triton`."
+            "graphs exported once into data_dir); `triton` sends batches to `inference.triton`; `auto`: "
+            "onnxruntime on the CPU, torch on CUDA or for a checkpoint with the attribute head."
         ),
     )
     triton: TritonConfig = Field(default_factory=TritonConfig, description="The Triton server, with `backend: triton`.")

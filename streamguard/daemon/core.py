@@ -36,8 +36,8 @@ from streamguard.ingest.base import BaseSource, EventCallback, SourceEvent
 from streamguard.ingest.factory import source_from_url
 from streamguard.ingest.file import FileSource
 from streamguard.ingest.webrtc import WebRtcSource
-from streamguard.model.checkpoint import load_checkpoint
-from streamguard.model.detector import Detector, checkpoint_version
+from streamguard.model.checkpoint import CheckpointMeta, load_checkpoint
+from streamguard.model.detector import Detector, checkpoint_version, resolve_device
 from streamguard.scoring.alerts import StreamScorer
 from streamguard.sinks.embedded import EmbeddedRedis
 from streamguard.sinks.metrics import Metrics
@@ -333,30 +333,53 @@ class Daemon:
         """The detector backend, ready to score, and whether it runs on a local CUDA device."""
         cfg = self.config
         mask_min_p = cfg.scoring.off_threshold
-        if self.detector is None and cfg.inference.backend is InferenceBackend.TRITON:
+        backend = InferenceBackend.TORCH if self.detector is not None else cfg.inference.backend
+        if backend is InferenceBackend.AUTO:
+            backend = await asyncio.to_thread(self._automatic_backend)
+        if backend is InferenceBackend.TRITON:
             triton = TritonEngine(cfg.inference.triton, mask_min_p=mask_min_p)
             await asyncio.to_thread(triton.connect)
             self._engine = triton
             return triton, False
         threads = configure_torch_threads(cfg.inference.torch_threads)
-        if self.detector is None and cfg.inference.backend in COMPILED_BACKENDS:
-            self._engine = await asyncio.to_thread(self._load_compiled, threads, mask_min_p)
+        if backend in COMPILED_BACKENDS:
+            self._engine = await asyncio.to_thread(self._load_compiled, backend, threads, mask_min_p)
             return self._engine, False
         detector = await self._load_detector()
         self._engine = DetectorEngine(detector, mask_min_p=mask_min_p)
         return self._engine, detector.device.type == "cuda"
 
-    def _load_compiled(self, threads: int, mask_min_p: float) -> CompiledEngine:
+    def _automatic_backend(self) -> InferenceBackend:
+        """`auto`: PyTorch on a CUDA device or for an attribute head; ONNX Runtime on the CPU otherwise."""
+        inference = self.config.inference
+        if inference.device != "cpu" and resolve_device(inference.device).type == "cuda":
+            return InferenceBackend.TORCH
+        attribute_head = self._checkpoint_meta().attribute_head
+        return InferenceBackend.TORCH if attribute_head else InferenceBackend.ONNXRUNTIME
+
+    def _checkpoint_meta(self) -> CheckpointMeta:
+        path = Path(self.config.inference.model)
+        try:
+            return load_checkpoint(path)[1]
+        except (OSError, StreamguardError) as e:
+            raise ConfigError(f"inference.model: cannot load {path}: {e}") from e
+
+    def _load_compiled(self, backend: InferenceBackend, threads: int, mask_min_p: float) -> CompiledEngine:
         """The checkpoint's exported graphs (exported once per version into data_dir) on ONNX Runtime or OpenVINO."""
         inference = self.config.inference
         path = Path(inference.model)
+        meta = self._checkpoint_meta()
+        if meta.attribute_head:
+            raise ConfigError(
+                f"inference.backend: {backend.value} runs exported graphs, which leave out the attribute head of "
+                f"{path}; use torch (or auto)"
+            )
+        version = checkpoint_version(path, meta)
         try:
-            _, meta = load_checkpoint(path)
-            version = checkpoint_version(path, meta)
             graphs = export_graphs(path, self.config.data_dir / "compiled", version)
-        except (OSError, StreamguardError) as e:
-            raise ConfigError(f"inference.model: cannot load {path}: {e}") from e
-        if inference.backend is InferenceBackend.OPENVINO:
+        except (OSError, StreamguardError, RuntimeError) as e:
+            raise ConfigError(f"inference.model: cannot export {path} for {backend.value}: {e}") from e
+        if backend is InferenceBackend.OPENVINO:
             precision = "bf16" if inference.precision == "bf16" else "f32"
             runner = functools.partial(openvino_runner, precision=precision, threads=threads)
         else:

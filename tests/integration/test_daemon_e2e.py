@@ -301,11 +301,11 @@ async def test_live_demo_flags_the_forged_part_only(tmp_path: Path, demo_model_p
     assert "start" in text and ("self-blend" if model == "shipped" else "edit") in text
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino", "auto"])
 async def test_the_daemon_on_a_compiled_cpu_runtime_alerts_on_the_forged_clip(
     tmp_path: Path, demo_model_path: Path, redis_server: RedisServer, backend: str
 ) -> None:
-    """`inference.backend: onnxruntime|openvino`: the checkpoint's graphs are exported into data_dir and served."""
+    """`inference.backend: onnxruntime|openvino` (and `auto` on a CPU): the checkpoint's exported graphs, served."""
     forged = write_demo_clip(tmp_path / "forged.mp4", seconds=6, forged_span=(0.0, 6.0), seed=61)
     config = DaemonConfig.model_validate(
         {
