@@ -122,6 +122,7 @@ class Daemon:
         self._faces: FaceStage | None = None
         self._batcher: MicroBatcher[FaceCrop, Score] | None = None
         self._engine: InferenceEngine | None = None
+        self._meta: CheckpointMeta | None = None
         self._explainer: Explainer | None = None
         self._state_task: asyncio.Task[None] | None = None
         self._recovery_task: asyncio.Task[int] | None = None
@@ -358,11 +359,14 @@ class Daemon:
         return InferenceBackend.TORCH if attribute_head else InferenceBackend.ONNXRUNTIME
 
     def _checkpoint_meta(self) -> CheckpointMeta:
-        path = Path(self.config.inference.model)
-        try:
-            return load_checkpoint(path)[1]
-        except (OSError, StreamguardError) as e:
-            raise ConfigError(f"inference.model: cannot load {path}: {e}") from e
+        """The configured checkpoint's metadata, read once (choosing the backend and loading it both need it)."""
+        if self._meta is None:
+            path = Path(self.config.inference.model)
+            try:
+                self._meta = load_checkpoint(path)[1]
+            except (OSError, StreamguardError) as e:
+                raise ConfigError(f"inference.model: cannot load {path}: {e}") from e
+        return self._meta
 
     def _load_compiled(self, backend: InferenceBackend, threads: int, mask_min_p: float) -> CompiledEngine:
         """The checkpoint's exported graphs (exported once per version into data_dir) on ONNX Runtime or OpenVINO."""
