@@ -201,7 +201,8 @@ def _pipeline(report: Report, options: BenchOptions, clips: list[Path], log: Cal
     if top is not None and capacity > 1:
         report.mb_per_stream = round((top.rss_mb - search[0].rss_mb) / (capacity - 1), 1)
     report.details["pipeline"] = {
-        "model": str(model), "analysis_fps": options.analysis_fps, "seconds_per_run": options.seconds,
+        "model": str(model), "backend": InferenceConfig().backend.value, "analysis_fps": options.analysis_fps,
+        "seconds_per_run": options.seconds,
         "search": [_run_dict(r) for r in search], "single": [_run_dict(r) for r in single],
         "loaded": [_run_dict(r) for r in loaded], "loaded_streams": loaded_n,
         "rules": "sustainable = drops <= 1 % and e2e latency p95 <= 0.5 s",

@@ -278,7 +278,6 @@ async def _run_pipeline(
 ) -> PipelineRun:
     from streamguard.config import config_from_overrides
     from streamguard.daemon import Daemon
-    from streamguard.model.detector import Detector
 
     sources = [f"s{i}={clips[i % len(clips)]}?loop=1&realtime=1" for i in range(streams)]
     with tempfile.TemporaryDirectory(prefix="streamguard-bench-") as data_dir:
@@ -287,10 +286,10 @@ async def _run_pipeline(
             update={
                 "data_dir": Path(data_dir),
                 "ingest": config.ingest.model_copy(update={"analysis_fps": analysis_fps}),
-                "inference": config.inference.model_copy(update={"torch_threads": torch_threads}),
+                "inference": config.inference.model_copy(update={"model": model, "torch_threads": torch_threads}),
             }
         )
-        daemon = Daemon(config, detector=Detector.load(model, device="auto"))
+        daemon = Daemon(config)  # the default backend, as `streamguard run` has it (auto: ONNX Runtime on CPU)
         await daemon.start()
         try:
             await asyncio.sleep(warmup_s)
