@@ -105,7 +105,18 @@ def test_triton_scores_equal_the_local_backend_and_merges_concurrent_batches(
                 metric_value(metrics, "nv_inference_exec_count_total"),
             )
 
-        requests_before, executions_before = counts()
+        def settled_counts() -> tuple[float, float]:
+            """Triton counts a request when it releases it, just after the response: wait for the counts to settle."""
+            last = counts()
+            for _ in range(50):
+                time.sleep(0.2)
+                now = counts()
+                if now == last:
+                    return now
+                last = now
+            return last
+
+        requests_before, executions_before = settled_counts()
         barrier = threading.Barrier(4)
 
         def send(seed: int) -> None:
@@ -120,11 +131,7 @@ def test_triton_scores_equal_the_local_backend_and_merges_concurrent_batches(
             thread.start()
         for thread in threads:
             thread.join(30)
-        for _ in range(50):  # Triton counts a request when it releases it, just after the response went out
-            requests_after, executions_after = counts()
-            if requests_after - requests_before >= 8:
-                break
-            time.sleep(0.1)
+        requests_after, executions_after = settled_counts()
         requests, executions = requests_after - requests_before, executions_after - executions_before
         print(f"\n4 concurrent clients: {requests:.0f} requests -> {executions:.0f} Triton executions")
         assert requests == 8 and 2 <= executions < requests
