@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from tests.support.fuzz import MUTATIONS, SEED_FORMATS, mutate, rss_mb, run_mutant, write_seed_clip
+from streamguard.bench.scenarios import rss_mb
+from tests.support.fuzz import MUTATIONS, SEED_FORMATS, mutate, run_mutant, write_seed_clip
 
 
 def _keep_for_replay(mutant: Path, keep: Path) -> None:

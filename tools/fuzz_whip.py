@@ -27,12 +27,12 @@ from typing import Any
 import aioice.ice
 import numpy as np
 
-from streamguard.bench.scenarios import random_model
+from streamguard.bench.scenarios import random_model, rss_mb
 from streamguard.config import DaemonConfig
 from streamguard.daemon import Daemon
 from streamguard.demo.clip import write_demo_clip
 from streamguard.model.detector import Detector
-from tests.support.fuzz import HostilePacketTrack, encoded_packets, rss_mb
+from tests.support.fuzz import HostilePacketTrack, encoded_packets
 from tests.support.redis_process import RedisServer
 
 ENCODERS = {"video/H264": "libx264", "video/VP8": "libvpx"}

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from streamguard.inference.engine import check_crop
+from streamguard.inference.engine import check_crop, own_mask
 from streamguard.model.served import INPUT_NAME, ServedGraphs
 from streamguard.types import FaceCrop, Score
 
@@ -129,7 +129,7 @@ class CompiledEngine:
             if gated.any():
                 masks[gated] = self._full(crops[gated])[1]
         return [
-            Score(face=face, value=float(p_fake[i]), mask=np.array(masks[i], copy=True), model_version=self._version)
+            Score(face=face, value=float(p_fake[i]), mask=own_mask(masks[i]), model_version=self._version)
             for i, face in enumerate(faces)
         ]
 

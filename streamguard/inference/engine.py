@@ -94,11 +94,10 @@ class DetectorEngine:
             raise
         attributes = result.attribute_p
         return [
-            # Each mask is copied so a kept peak Score does not pin the whole batch's mask array.
             Score(
                 face=face,
                 value=float(result.p_fake[i]),
-                mask=_mask(result.masks[i]),
+                mask=own_mask(result.masks[i]),
                 model_version=self.version,
                 attribute_p=None if attributes is None else tuple(float(p) for p in attributes[i]),
             )
@@ -121,7 +120,8 @@ def check_crop(face: FaceCrop, size: int) -> None:
         )
 
 
-def _mask(mask: np.ndarray) -> npt.NDArray[np.float32]:
+def own_mask(mask: np.ndarray) -> npt.NDArray[np.float32]:
+    """A float32 copy of one face's mask, so a kept peak `Score` does not pin the whole batch's mask array."""
     return np.array(mask, dtype=np.float32, copy=True)
 
 

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from streamguard.clock import SYSTEM_CLOCK, Clock
 from streamguard.config.inference import TritonConfig
 from streamguard.errors import ConfigError, InferenceUnavailable
-from streamguard.inference.engine import check_crop
+from streamguard.inference.engine import check_crop, own_mask
 from streamguard.ingest.backoff import Backoff
 from streamguard.model.served import INPUT_NAME, MASK_OUTPUT, SCORE_OUTPUT, VERSION_PARAMETER
 from streamguard.types import FaceCrop, Score
@@ -120,7 +120,7 @@ class TritonEngine:
             raise
         self._succeeded()
         return [
-            Score(face=face, value=float(p_fake[i]), mask=_copy(masks[i]), model_version=self._version)
+            Score(face=face, value=float(p_fake[i]), mask=own_mask(masks[i]), model_version=self._version)
             for i, face in enumerate(faces)
         ]
 
@@ -201,7 +201,3 @@ def _describe(error: Any) -> str:
     status = error.status() or ""
     message = error.message() or str(error)
     return f"{status.removeprefix('StatusCode.')}: {message}" if status else message
-
-
-def _copy(mask: np.ndarray) -> npt.NDArray[np.float32]:
-    return np.array(mask, dtype=np.float32, copy=True)

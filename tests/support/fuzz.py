@@ -199,11 +199,3 @@ class HostilePacketTrack(MediaStreamTrack):
         packet.time_base = Fraction(1, 90_000)
         self._sent += 1
         return packet
-
-
-def rss_mb() -> float:
-    """Resident set size of this process in MiB (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
