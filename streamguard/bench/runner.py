@@ -225,7 +225,10 @@ def _median_of(runs: list[PipelineRun], quantile: str) -> float | None:
 
 
 def _run_dict(run: PipelineRun) -> dict[str, Any]:
-    return {**asdict(run), "drop_ratio": round(run.drop_ratio, 4), "rss_mb": round(run.rss_mb, 1)}
+    return {
+        **asdict(run), "drop_ratio": round(run.drop_ratio, 4), "rss_mb": round(run.rss_mb, 1),
+        "core_ms_per_stream_s": round(run.core_ms_per_stream_s, 1),
+    }  # fmt: skip
 
 
 def markdown_table(report: Report) -> str:

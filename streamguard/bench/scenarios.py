@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,8 @@ class PipelineRun:
         latency_s: Frame arrival -> score quantiles ``{"p50", "p95", "p99"}`` (histogram interpolation).
         alert_latency_s: Frame arrival -> alert in Redis quantiles, or ``None`` without alerts.
         rss_mb: Resident memory of the process at the end.
+        cpu_s: CPU seconds the process used (all threads) in the measured window.
+        seconds: Length of the measured window.
     """
 
     streams: int
@@ -242,6 +245,13 @@ class PipelineRun:
     latency_s: dict[str, float | None]
     alert_latency_s: dict[str, float | None] | None
     rss_mb: float
+    cpu_s: float = math.nan
+    seconds: float = math.nan
+
+    @property
+    def core_ms_per_stream_s(self) -> float:
+        """CPU milliseconds one stream costs per second of video (decoding and analysis together)."""
+        return 1000.0 * self.cpu_s / (self.seconds * self.streams) if self.streams and self.seconds else math.nan
 
     @property
     def drop_ratio(self) -> float:
@@ -262,9 +272,16 @@ def run_pipeline(
     analysis_fps: float,
     warmup_s: float = 2.0,
     torch_threads: int | None = None,
+    sections: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> PipelineRun:
-    """Run the daemon in-process on `streams` looping realtime sources for `seconds` after `warmup_s`."""
-    return asyncio.run(_run_pipeline(clips, streams, seconds, model, analysis_fps, warmup_s, torch_threads))
+    """Run the daemon in-process on `streams` looping realtime sources for `seconds` after `warmup_s`.
+
+    `sections` overrides settings of the daemon's config sections (``{"faces": {"detect_every": 1}}``), to
+    measure a lever against the defaults.
+    """
+    return asyncio.run(
+        _run_pipeline(clips, streams, seconds, model, analysis_fps, warmup_s, torch_threads, sections or {})
+    )
 
 
 async def _run_pipeline(
@@ -275,6 +292,7 @@ async def _run_pipeline(
     analysis_fps: float,
     warmup_s: float,
     torch_threads: int | None,
+    sections: Mapping[str, Mapping[str, Any]],
 ) -> PipelineRun:
     from streamguard.config import config_from_overrides
     from streamguard.daemon import Daemon
@@ -289,13 +307,16 @@ async def _run_pipeline(
                 "inference": config.inference.model_copy(update={"model": model, "torch_threads": torch_threads}),
             }
         )
+        config = config.model_copy(
+            update={name: getattr(config, name).model_copy(update=dict(values)) for name, values in sections.items()}
+        )
         daemon = Daemon(config)  # the default backend, as `streamguard run` has it (auto: ONNX Runtime on CPU)
         await daemon.start()
         try:
             await asyncio.sleep(warmup_s)
-            before = _counts(daemon)
+            before, cpu_before = _counts(daemon), _cpu_seconds()
             await asyncio.sleep(seconds)
-            after = _counts(daemon)
+            after, cpu_s = _counts(daemon), _cpu_seconds() - cpu_before
             registry = daemon.metrics.registry
             latency = histogram_quantiles(registry, "streamguard_e2e_latency_seconds")
             alerts = histogram_quantiles(registry, "streamguard_alert_latency_seconds")
@@ -303,7 +324,14 @@ async def _run_pipeline(
             await daemon.stop()
     sampled, dropped, analyzed = (a - b for a, b in zip(after, before, strict=True))
     has_alerts = alerts.get("p50") is not None
-    return PipelineRun(streams, sampled, dropped, analyzed, latency, alerts if has_alerts else None, rss_mb())
+    return PipelineRun(
+        streams, sampled, dropped, analyzed, latency, alerts if has_alerts else None, rss_mb(), cpu_s, seconds
+    )
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def _counts(daemon: Any) -> tuple[int, int, int]:

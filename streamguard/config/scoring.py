@@ -6,6 +6,9 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from streamguard.config.base import StrictModel
 
+DEFAULT_CALM_EVERY = 3
+"""Measured in docs/performance.md (added alert delay on clips that turn fake mid-way)."""
+
 
 class ScoringConfig(StrictModel):
     """How per-frame scores of a face track become alerts.
@@ -45,6 +48,25 @@ class ScoringConfig(StrictModel):
     use_ema: bool = Field(
         default=False,
         description="Decide alerts on the EMA instead of the window mean (the paper's video rule); needs ema_alpha.",
+    )
+
+    calm_every: int = Field(
+        default=DEFAULT_CALM_EVERY,
+        ge=1,
+        le=25,
+        description=(
+            "A calm track (level below calm_below for calm_after_s, no alert open) is scored on one analysed "
+            "frame in this many; one score at or above calm_below restores every frame. 1 scores every frame."
+        ),
+    )
+    calm_below: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Level (window mean or EMA) under which a track may become calm; off_threshold if that is lower.",
+    )
+    calm_after_s: float = Field(
+        default=3.0, ge=0, le=3600, description="Seconds a track's level must stay under calm_below to be calm."
     )
 
     @field_validator("off_threshold")

@@ -39,11 +39,13 @@ from streamguard.ingest.webrtc import WebRtcSource
 from streamguard.model.checkpoint import CheckpointMeta, load_checkpoint
 from streamguard.model.detector import Detector, checkpoint_version, resolve_device
 from streamguard.scoring.alerts import StreamScorer
+from streamguard.scoring.cadence import CadenceOptions, ScoringCadence
 from streamguard.sinks.embedded import EmbeddedRedis
 from streamguard.sinks.metrics import Metrics
 from streamguard.sinks.redis_sink import RedisSink
 from streamguard.types import AlertEvent, EndReason, FaceCrop, RefusalReason, Score, StreamState, StreamStatus
 from streamguard.vision.faces import FaceOptions, FaceStage
+from streamguard.vision.follow import FaceFollower, FollowOptions
 from streamguard.vision.tracking import FaceTracker, TrackingOptions
 
 logger = logging.getLogger(__name__)
@@ -265,6 +267,8 @@ class Daemon:
             on_event=self._publish_event,
             live=not isinstance(source, FileSource) or source.realtime,
             explainer=self._explainer,
+            follower=FaceFollower(follow_options(self.config)),
+            cadence=ScoringCadence(cadence_options(self.config)),
         )
         handle = StreamHandle(stream, source, worker, backoff=self._worker_backoff())
         self.streams[stream.id] = handle
@@ -579,6 +583,18 @@ def face_options(cfg: DaemonConfig, crop_size: int) -> FaceOptions:
         crop_scale=faces.crop_scale,
         threads=faces.detector_threads,
     )
+
+
+def cadence_options(cfg: DaemonConfig) -> CadenceOptions:
+    """How often calm tracks are scored, from the ``scoring`` section (calm stays below `off_threshold`)."""
+    scoring = cfg.scoring
+    calm_below = min(scoring.calm_below, scoring.off_threshold)
+    return CadenceOptions(calm_every=scoring.calm_every, calm_below=calm_below, calm_after_s=scoring.calm_after_s)
+
+
+def follow_options(cfg: DaemonConfig) -> FollowOptions:
+    """How a stream follows its faces between detections, from the ``faces`` section."""
+    return FollowOptions(detect_every=cfg.faces.detect_every, min_match=cfg.faces.follow_min_match)
 
 
 def tracking_options(cfg: DaemonConfig, analysis_fps: float) -> TrackingOptions:

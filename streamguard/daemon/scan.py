@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from streamguard.config import DaemonConfig
-from streamguard.daemon.core import face_options, tracking_options
+from streamguard.daemon.core import cadence_options, face_options, follow_options, tracking_options
 from streamguard.daemon.worker import StreamWorker
 from streamguard.datasets.folder_layout import media_kind
 from streamguard.explain import Explainer
@@ -28,11 +28,13 @@ from streamguard.inference.engine import DetectorEngine, configure_torch_threads
 from streamguard.ingest.file import FileSource
 from streamguard.model.detector import Detector
 from streamguard.scoring.alerts import StreamScorer
+from streamguard.scoring.cadence import ScoringCadence
 from streamguard.sinks.encoding import attribute_p_dict, regions_list
 from streamguard.sinks.metrics import Metrics
 from streamguard.sinks.redis_sink import RedisSink
 from streamguard.types import AlertEvent, AlertPhase, Explanation, FaceCrop, Frame, Score
 from streamguard.vision.faces import FaceStage
+from streamguard.vision.follow import FaceFollower
 from streamguard.vision.tracking import FaceTracker
 
 logger = logging.getLogger(__name__)
@@ -227,6 +229,8 @@ class Scanner:
             source, faces=faces, tracker=FaceTracker(tracking_options(self.config, analysis_fps)), batcher=batcher,
             scorer=StreamScorer(stream_id, self.config.scoring), metrics=self.metrics, on_event=collector.on_event,
             live=False, wall_clock_events=False, on_scores=collector.on_scores, explainer=self.explainer,
+            follower=FaceFollower(follow_options(self.config)),
+            cadence=ScoringCadence(cadence_options(self.config)),
         )  # fmt: skip
         await source.start()
         try:

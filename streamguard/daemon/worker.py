@@ -19,9 +19,11 @@ from streamguard.explain import Explainer
 from streamguard.inference.batcher import MicroBatcher
 from streamguard.ingest.base import BaseSource, SourceEnded, SourceInterrupted
 from streamguard.scoring.alerts import StreamScorer
+from streamguard.scoring.cadence import ScoringCadence
 from streamguard.sinks.metrics import Metrics
 from streamguard.types import AlertEvent, EndReason, FaceCrop, FaceView, Frame, FrameView, InferenceFailure, Score
 from streamguard.vision.faces import FaceStage
+from streamguard.vision.follow import FaceFollower
 from streamguard.vision.tracking import FaceTracker
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,8 @@ class StreamWorker:
         on_scores: Receives each analysed frame's face scores (a scan's per-file peak); must not block.
         explainer: Explains start and update events (attribute, regions) before they are emitted; None
             emits them unexplained.
+        follower: Carries this stream's face boxes between face detections; None detects on every sample.
+        cadence: Which tracks are scored on a sample (calm tracks less often); None scores every face.
     """
 
     def __init__(
@@ -80,6 +84,8 @@ class StreamWorker:
         wall_clock_events: bool = True,
         on_scores: ScoresHandler | None = None,
         explainer: Explainer | None = None,
+        follower: FaceFollower | None = None,
+        cadence: ScoringCadence | None = None,
     ) -> None:
         self.source = source
         self.stream_id = source.stream_id
@@ -93,6 +99,10 @@ class StreamWorker:
         self._wall_clock_events = wall_clock_events
         self._on_scores = on_scores
         self._explainer = explainer
+        self._follower = follower if follower is not None else FaceFollower()
+        self._cadence = cadence if cadence is not None else ScoringCadence()
+        # The last score of each track: what the live view shows for a face not scored on this sample.
+        self._last_scores: dict[int, Score] = {}
         self._last_clock: float | None = None
         # Wall time minus scoring time at the last frame: events always carry wall-clock times.
         self._wall_offset = 0.0
@@ -119,7 +129,7 @@ class StreamWorker:
         """Run one sampled frame through faces, tracking, inference and scoring."""
         clock = self._clock(frame)
         try:
-            scores = await self._score_frame(frame, clock)
+            scores, unscored = await self._score_frame(frame, clock)
         except (ValueError, RuntimeError, StreamguardError) as e:  # a bad frame must not stop the stream
             self.status.failed += 1
             logger.warning(
@@ -142,8 +152,10 @@ class StreamWorker:
             events = await self._explainer.explain_events(events)
         self._emit(events)
         self._emit(self.scorer.expire(self._tracker.active_ids, clock))
-        self.last_view = FrameView(frame, tuple(self._face_view(score) for score in scores))
-        self._record_frame(len(scores))
+        self._last_scores.update((score.face.track_id, score) for score in scores)
+        shown = [*scores, *(self._last_scores[t] for t in unscored if t in self._last_scores)]
+        self.last_view = FrameView(frame, tuple(self._face_view(score) for score in shown))
+        self._record_frame(len(scores) + len(unscored))
 
     def _face_view(self, score: Score) -> FaceView:
         track_id = score.face.track_id
@@ -156,15 +168,23 @@ class StreamWorker:
         self._metrics.active_tracks.labels(stream=self.stream_id).set(0)
         self._metrics.open_alerts.labels(stream=self.stream_id).set(0)
 
-    async def _score_frame(self, frame: Frame, clock: float) -> list[Score]:
+    async def _score_frame(self, frame: Frame, clock: float) -> tuple[list[Score], list[int]]:
+        """The scores of the faces scored on this sample, and the track ids of the faces left unscored."""
         loop = asyncio.get_running_loop()
-        boxes = await loop.run_in_executor(self._faces.executor, self._faces.detect, frame)
-        self._metrics.faces_detected.labels(stream=self.stream_id).inc(len(boxes))
-        tracked = self._tracker.update(boxes, clock)
+        located = await loop.run_in_executor(self._faces.executor, self._faces.locate, frame, self._follower)
+        if located.detected is not None:
+            self._metrics.faces_detected.labels(stream=self.stream_id).inc(len(located.boxes))
+            self._metrics.face_detector_runs.labels(stream=self.stream_id, reason=located.detected.value).inc()
+        tracked = self._tracker.update(located.boxes, clock)
         self._tracker.expire(clock)
-        if not tracked:
-            return []
-        crops = await loop.run_in_executor(self._faces.executor, self._faces.crops, frame, tracked)
+        self._forget_ended_tracks()
+        due = [face for face in tracked if self._wants_score(face.track_id, clock)]
+        unscored = [face.track_id for face in tracked if face not in due]
+        if unscored:
+            self._metrics.faces_unscored.labels(stream=self.stream_id).inc(len(unscored))
+        if not due:
+            return [], unscored
+        crops = await loop.run_in_executor(self._faces.executor, self._faces.crops, frame, due)
         results = await asyncio.gather(*(self._batcher.submit(crop) for crop in crops), return_exceptions=True)
         scores = [r for r in results if isinstance(r, Score)]
         failures = [r for r in results if isinstance(r, BaseException)]
@@ -179,7 +199,17 @@ class StreamWorker:
                 failures[0],
                 extra={"stream_id": self.stream_id},
             )
-        return scores
+        return scores, unscored
+
+    def _wants_score(self, track_id: int, clock: float) -> bool:
+        level, alert_open = self.scorer.level(track_id), self.scorer.is_open(track_id)
+        return self._cadence.wants(track_id, level=level, alert_open=alert_open, now=clock)
+
+    def _forget_ended_tracks(self) -> None:
+        active = self._tracker.active_ids
+        self._cadence.keep_only(active)
+        for track_id in set(self._last_scores) - active:
+            del self._last_scores[track_id]
 
     def _clock(self, frame: Frame) -> float:
         """Scoring time of a frame: wall clock for live streams, media time for offline replays."""
@@ -195,6 +225,9 @@ class StreamWorker:
     def _lose_faces(self) -> None:
         """The stream went down or its time went backwards: every track is gone, open alerts end as lost."""
         self._tracker.reset()
+        self._follower.reset()
+        self._cadence.reset()
+        self._last_scores.clear()
         self.status.faces = 0
         self.finish(EndReason.TRACK_LOST)
 

@@ -24,6 +24,8 @@ FRAMES_DECODED = PREFIX + "frames_decoded_total"
 FRAMES_ANALYZED = PREFIX + "frames_analyzed_total"
 FRAMES_DROPPED = PREFIX + "frames_dropped_total"
 FACES_DETECTED = PREFIX + "faces_detected_total"
+FACE_DETECTOR_RUNS = PREFIX + "face_detector_runs_total"
+FACES_UNSCORED = PREFIX + "faces_unscored_total"
 STREAM_UP = PREFIX + "stream_up"
 STREAM_RECONNECTS = PREFIX + "stream_reconnects_total"
 STREAM_STALLS = PREFIX + "stream_stalls_total"
@@ -101,6 +103,11 @@ class Metrics:
         frames_analyzed: Sampled frames that went through face detection.
         frames_dropped: Frames dropped, by stream and reason (e.g. ``analysis_behind``).
         faces_detected: Faces found by the detector.
+        face_detector_runs: Samples the face detector ran on, by stream and reason (``scheduled`` every
+            ``faces.detect_every`` samples, ``face_lost`` when a followed face was lost); the other analysed
+            samples had their faces followed.
+        faces_unscored: Tracked faces left unscored on a sample because their track was calm
+            (``scoring.calm_every``).
         stream_up: 1 while the stream delivers frames, 0 while it is down or reconnecting.
         stream_reconnects: Reconnection attempts.
         stream_stalls: Stalls detected by the last-frame watchdog.
@@ -138,6 +145,10 @@ class Metrics:
         self.frames_analyzed = Counter(FRAMES_ANALYZED, "Sampled frames analysed.", stream, registry=reg)
         self.frames_dropped = Counter(FRAMES_DROPPED, "Frames dropped, by reason.", [*stream, "reason"], registry=reg)
         self.faces_detected = Counter(FACES_DETECTED, "Faces detected.", stream, registry=reg)
+        self.face_detector_runs = Counter(
+            FACE_DETECTOR_RUNS, "Samples the face detector ran on, by reason.", [*stream, "reason"], registry=reg
+        )
+        self.faces_unscored = Counter(FACES_UNSCORED, "Tracked faces not scored: calm track.", stream, registry=reg)
         self.stream_up = Gauge(STREAM_UP, "1 while the stream delivers frames.", stream, registry=reg)
         self.stream_reconnects = Counter(STREAM_RECONNECTS, "Reconnection attempts.", stream, registry=reg)
         self.stream_stalls = Counter(STREAM_STALLS, "Stalls seen by the watchdog.", stream, registry=reg)
@@ -233,6 +244,8 @@ class Metrics:
             self.frames_analyzed,
             self.frames_dropped,
             self.faces_detected,
+            self.face_detector_runs,
+            self.faces_unscored,
             self.stream_up,
             self.stream_reconnects,
             self.stream_stalls,

@@ -13,7 +13,21 @@ from dataclasses import dataclass
 from streamguard.types import FaceCrop, Frame
 from streamguard.vision.crop import DEFAULT_CROP_SCALE, DEFAULT_CROP_SIZE, FaceBox, crop_face
 from streamguard.vision.detection import DetectorModel, FaceDetector
+from streamguard.vision.follow import DetectReason, FaceFollower
 from streamguard.vision.tracking import TrackedFace
+
+
+@dataclass(frozen=True, slots=True)
+class LocatedFaces:
+    """The face boxes of a sample and how they were found.
+
+    Attributes:
+        boxes: The faces.
+        detected: Why the face detector ran; None when the boxes were followed from the last detection.
+    """
+
+    boxes: list[FaceBox]
+    detected: DetectReason | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +66,22 @@ class FaceStage:
     def detect(self, frame: Frame) -> list[FaceBox]:
         """Detect the faces of a frame; call it in `executor` (it blocks)."""
         return self._thread_detector().detect(frame.image)
+
+    def locate(self, frame: Frame, follower: FaceFollower) -> LocatedFaces:
+        """The faces of a stream's sample: followed from its last detection, or detected when due or lost.
+
+        Call it in `executor` (it blocks), one call at a time per follower.
+        """
+        if not follower.due():
+            moved = follower.follow(frame.image)
+            if moved is not None:
+                return LocatedFaces(moved, None)
+            reason = DetectReason.FACE_LOST
+        else:
+            reason = DetectReason.SCHEDULED
+        boxes = self.detect(frame)
+        follower.start(frame.image, boxes)
+        return LocatedFaces(boxes, reason)
 
     def crops(self, frame: Frame, faces: list[TrackedFace]) -> list[FaceCrop]:
         """Cut the model crop of each tracked face (blocking; cheap, one resize per face)."""

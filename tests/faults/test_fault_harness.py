@@ -12,6 +12,7 @@ import itertools
 
 import pytest
 
+from streamguard.scoring.cadence import CadenceOptions
 from streamguard.types import AlertPhase
 from tests.support.scripted_camera import (
     DecodeErrors,
@@ -19,6 +20,7 @@ from tests.support.scripted_camera import (
     Frames,
     PtsJump,
     ReadTimeout,
+    ScriptedRun,
     Stall,
     Step,
     Unreachable,
@@ -170,3 +172,24 @@ async def test_the_same_script_gives_the_same_events() -> None:
             runs.append([(e.phase, e.track_id, round(e.ts, 6), round(e.score, 6)) for e in run.alerts])
     assert runs[0] == runs[1] and len(runs[0]) >= 4
     assert all(a[2] <= b[2] for a, b in itertools.pairwise(runs[0]))
+
+
+async def test_a_calm_track_scored_less_often_still_alerts_within_the_cadence_bound() -> None:
+    """An attack starting mid-stream on a calm track waits at most ``calm_every - 1`` samples for a score."""
+    script = [Frames(150, fake_p=0.1), Frames(100, fake_p=0.9)]  # 6 s real, then 4 s fake
+    starts, unscored = {}, {}
+    for every in (1, 3):
+        async with scripted_pipeline(script, cadence=CadenceOptions(calm_every=every, calm_after_s=2.0)) as run:
+            starts[every] = next(e.ts for e in run.alerts if e.phase is AlertPhase.START)
+            unscored[every] = run.worker.status.analyzed, _unscored(run)
+    assert unscored[1][1] == 0
+    analyzed, skipped = unscored[3]
+    assert analyzed == 50 and 12 <= skipped <= 14  # ~2/3 of the samples between 2 s and 6 s
+    # Never later than the bound; here 0.4 s earlier: the window holds fewer of the calm scores, so its mean
+    # crosses on_threshold sooner once the fake scores arrive.
+    assert starts[3] - starts[1] <= 2 / 5 + 1e-6
+
+
+def _unscored(run: ScriptedRun) -> int:
+    value = run.worker._metrics.registry.get_sample_value("streamguard_faces_unscored_total", {"stream": "cam"})
+    return int(value or 0)

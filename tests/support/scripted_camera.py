@@ -36,6 +36,7 @@ from streamguard.inference.batcher import MicroBatcher
 from streamguard.ingest.base import SourceEvent
 from streamguard.ingest.rtsp import RtspSource
 from streamguard.scoring.alerts import StreamScorer
+from streamguard.scoring.cadence import CadenceOptions, ScoringCadence
 from streamguard.sinks.metrics import Metrics
 from streamguard.types import AlertEvent, FaceCrop, Frame, Score
 from streamguard.vision.crop import FaceBox
@@ -294,6 +295,7 @@ async def scripted_pipeline(
     stall_timeout_s: float = 5.0,
     backoff_max_s: float = 30.0,
     max_pixels: int = 4096 * 2160,
+    cadence: CadenceOptions | None = None,
     **source_options: Any,
 ) -> AsyncIterator[ScriptedRun]:
     """Play `script` through the real source and worker until every sampled frame is analysed.
@@ -331,6 +333,7 @@ async def scripted_pipeline(
         metrics=Metrics(),
         on_event=run.alerts.append,
         live=True,
+        cadence=ScoringCadence(cadence) if cadence is not None else None,
     )
     await batcher.start()
     await source.start()
