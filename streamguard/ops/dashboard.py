@@ -158,6 +158,17 @@ def ingest_panels() -> list[PanelSpec]:
             ),
         ),
         PanelSpec("Faces detected per second", "timeseries", "ops", ((_stream_rate(m.FACES_DETECTED), "{{stream}}"),)),
+        PanelSpec(
+            "Face detector runs and unscored faces",
+            "timeseries",
+            "ops",
+            (
+                (_stream_rate(m.FACE_DETECTOR_RUNS, "stream, reason"), "{{stream}} detector {{reason}}"),
+                (_stream_rate(m.FACES_UNSCORED), "{{stream}} faces unscored (calm)"),
+            ),
+            "Samples the face detector ran on (the rest had their faces followed; `face_lost` = a followed face "
+            "was lost) and faces left unscored because their track was calm.",
+        ),
         PanelSpec("Active tracks", "timeseries", "short", ((f"{m.ACTIVE_TRACKS}{{{SEL}}}", "{{stream}}"),)),
     ]
 

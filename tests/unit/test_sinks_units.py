@@ -377,6 +377,8 @@ def touch_all(metrics: Metrics, stream: str) -> None:
         metrics.record_source_event(stream, kind)
     metrics.record_source_event(stream, "dropped", reason="analysis_behind", count=3)
     metrics.faces_detected.labels(stream=stream).inc(2)
+    metrics.face_detector_runs.labels(stream=stream, reason="scheduled").inc()
+    metrics.faces_unscored.labels(stream=stream).inc()
     metrics.worker_restarts.labels(stream=stream).inc()
     metrics.alerts.labels(stream=stream, event="start").inc()
     metrics.active_tracks.labels(stream=stream).set(2)
