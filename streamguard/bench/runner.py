@@ -150,6 +150,10 @@ def _model(report: Report, options: BenchOptions, clips: list[Path]) -> None:
     report.model_faces_per_s = max((r["faces_per_s"] for r in cpu_rows), default=None)
     blaze = Spread.of([scenarios.blazeface_ms(clips[0], frames=10 if options.quick else 50)
                        for _ in range(options.repeats)])  # fmt: skip
+    follow = Spread.of([scenarios.follow_ms(clips[0], frames=10 if options.quick else 50)
+                        for _ in range(options.repeats)])  # fmt: skip
+    explain = Spread.of([scenarios.explain_ms(clips[0], checkpoint, repeats=3 if options.quick else 20)
+                         for _ in range(options.repeats)])  # fmt: skip
     detector_runs = [
         scenarios.detector_ms_per_face(checkpoint, (1, 8), (1, 2), seconds) for _ in range(options.repeats)
     ]
@@ -158,6 +162,8 @@ def _model(report: Report, options: BenchOptions, clips: list[Path]) -> None:
     report.model_ms_per_face_1core_b8 = one_core_b8[0]["ms_per_face"] if one_core_b8 else None
     report.details["model"] = {"variant": variant, "checkpoint": str(checkpoint), "rows": rows,
                                "detector": detector_rows, "blazeface_ms_per_720p_frame": blaze.as_dict(2),
+                               "follow_ms_per_face": follow.as_dict(3),
+                               "explain_ms_per_alert_update": explain.as_dict(2),
                                "torch_threads": torch.get_num_threads()}  # fmt: skip
 
 
@@ -231,6 +237,11 @@ def _run_dict(run: PipelineRun) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _detail_median(report: Report, key: str) -> float | None:
+    spread = report.details.get("model", {}).get(key)
+    return spread.get("median") if isinstance(spread, dict) else None
+
+
 def markdown_table(report: Report) -> str:
     """The headline figures as a markdown table."""
     rows = [
@@ -244,6 +255,9 @@ def markdown_table(report: Report) -> str:
         ("memory per stream (MB)", report.mb_per_stream),
         ("model faces/s (best CPU setting)", report.model_faces_per_s),
         ("detector ms/face, 1 core, batch 8, masks for all", report.model_ms_per_face_1core_b8),
+        ("face detector (BlazeFace) ms per 720p frame", _detail_median(report, "blazeface_ms_per_720p_frame")),
+        ("face followed between detections, ms per face", _detail_median(report, "follow_ms_per_face")),
+        ("explanation, ms added per alert update", _detail_median(report, "explain_ms_per_alert_update")),
     ]
     lines = ["| figure | value |", "|---|---|"]
     lines += [f"| {name} | {'—' if value is None else value} |" for name, value in rows]

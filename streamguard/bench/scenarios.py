@@ -219,6 +219,58 @@ def blazeface_ms(clip: Path, frames: int = 30) -> float:
     return 1000 * (time.perf_counter() - started) / len(images)
 
 
+def follow_ms(clip: Path, frames: int = 30) -> float:
+    """Milliseconds per face to follow a detected face over a 5 fps sampling of a clip (`FaceFollower.follow`)."""
+    from streamguard.datasets.media import read_frames
+    from streamguard.vision.detection import FaceDetector
+    from streamguard.vision.follow import FaceFollower, FollowOptions
+
+    images = [f.image for f in read_frames(clip, max_frames=frames)]
+    follower = FaceFollower(FollowOptions(detect_every=len(images) + 1))
+    with FaceDetector("full_range") as detector:
+        follower.start(images[0], detector.detect(images[0]))
+        took, faces = 0.0, 0
+        for image in images[1:]:
+            started = time.perf_counter()
+            moved = follower.follow(image)
+            took += time.perf_counter() - started
+            if moved is None:  # lost: detect again, as the daemon does (not timed)
+                follower.start(image, detector.detect(image))
+            faces += 1
+    return 1000 * took / max(faces, 1)
+
+
+def explain_ms(clip: Path, checkpoint: Path, repeats: int = 10) -> float:
+    """Milliseconds one alert update's explanation adds (face mesh, region coverage, words), on the clip's forgery."""
+    from streamguard.datasets.media import read_frames
+    from streamguard.explain import Explainer
+    from streamguard.model.detector import Detector
+    from streamguard.types import Frame, Score
+    from streamguard.vision.faces import FaceOptions, FaceStage
+    from streamguard.vision.tracking import TrackedFace
+
+    detector = Detector.load(checkpoint, device="cpu")
+    image = read_frames(clip, max_frames=3)[1].image  # the middle of the clip: its forged third
+    stage = FaceStage(FaceOptions(crop_size=detector.input_size))
+    explainer = Explainer()
+    try:
+        frame = Frame("bench", 0, None, None, 0.0, 0.0, image)
+        boxes = stage.detect(frame)
+        if not boxes:
+            raise ValueError(f"{clip}: no face found to explain")
+        crop = stage.crops(frame, [TrackedFace(1, boxes[0])])[0]
+        p_fake, masks = detector.predict(crop.pixels[None], mask_min_p=None)
+        score = Score(face=crop, value=float(p_fake[0]), mask=masks[0], model_version=detector.version)
+        explainer.explain(score)  # warm-up: loads the face mesh
+        started = time.perf_counter()
+        for _ in range(repeats):
+            explainer.explain(score)
+        return 1000 * (time.perf_counter() - started) / repeats
+    finally:
+        explainer.close()
+        stage.close()
+
+
 # ---- the daemon ------------------------------------------------------------------------------------------
 
 

@@ -56,11 +56,11 @@ class ScoringConfig(StrictModel):
         le=25,
         description=(
             "A calm track (level below calm_below for calm_after_s, no alert open) is scored on one analysed "
-            "frame in this many; one score at or above calm_below restores every frame. 1 scores every frame."
+            "frame in this many; the level reaching calm_below restores every frame. 1 scores every frame."
         ),
     )
     calm_below: float = Field(
-        default=0.3,
+        default=0.45,
         ge=0,
         le=1,
         description="Level (window mean or EMA) under which a track may become calm; off_threshold if that is lower.",

@@ -24,7 +24,7 @@ class CadenceOptions:
     """
 
     calm_every: int = 1
-    calm_below: float = 0.3
+    calm_below: float = 0.45
     calm_after_s: float = 3.0
 
     def __post_init__(self) -> None:
