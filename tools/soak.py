@@ -226,6 +226,8 @@ def _summary(
         "streams": streams,
         "rss_mb": [[round(t, 1), round(mb, 1)] for t, mb in samples],
         "rss_slope_mb_per_h": round(slope_per_hour(samples), 2),
+        "frames_analyzed": int(_metric_sum(metrics, "streamguard_frames_analyzed_total")),
+        "frames_dropped": int(_metric_sum(metrics, "streamguard_frames_dropped_total")),
         "events_written": int(produced),
         "events_read_back": len(events),
         "duplicate_events": len(ids) - len(set(ids)),

@@ -23,17 +23,19 @@ GraphRunner = Callable[[npt.NDArray[np.uint8]], list[npt.NDArray[np.float32]]]
 """Runs one graph on `(N, S, S, 3)` uint8 crops and returns its outputs in order."""
 
 
-def onnxruntime_runner(path: Path, threads: int | None = None) -> GraphRunner:
-    """An ONNX Runtime CPU session of `path` (`threads` intra-op threads; ONNX Runtime's default when None)."""
+def onnxruntime_runner(path: Path, threads: int | None = None, *, spin: bool = False) -> GraphRunner:
+    """An ONNX Runtime CPU session of `path` (`threads` intra-op threads; ONNX Runtime's default when None).
+
+    `spin` lets idle intra-op threads spin-wait for the next batch (ONNX Runtime's own default): faster for a
+    process that only runs the model, but in the daemon it burns the cores decoding needs.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1  # one batch at a time, from the batcher's single thread
-    # Idle intra-op threads would otherwise spin after every batch, burning the cores decoding needs
-    # (docs/performance.md: the pipeline's CPU per stream fell by a third without it).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def run(images: npt.NDArray[np.uint8]) -> list[npt.NDArray[np.float32]]:
