@@ -480,6 +480,9 @@ def bench(
     ] = None,
     model: Annotated[Path | None, typer.Option(help="Checkpoint for the pipeline (default: random weights).")] = None,
     max_streams: Annotated[int, typer.Option(min=1, help="Upper bound of the capacity search.")] = 12,
+    min_streams: Annotated[
+        int, typer.Option(min=2, help="The capacity search tries 1 stream, then this many and more.")
+    ] = 2,
     seconds: Annotated[float, typer.Option(min=1.0, help="Measured seconds per pipeline run.")] = 20.0,
     workdir: Annotated[Path, typer.Option(help="Generated clips and checkpoints (reused).")] = Path("runs/bench"),
     dev_data: Annotated[
@@ -495,7 +498,7 @@ def bench(
     chosen = tuple(choice.value for choice in scenario) if scenario else SCENARIOS
     options = BenchOptions(
         out=out, workdir=workdir, quick=quick, repeats=repeats, scenarios=chosen, model=model,
-        max_streams=max_streams, seconds=seconds, dev_data=dev_data, crop_cache=crop_cache,
+        max_streams=max_streams, min_streams=min_streams, seconds=seconds, dev_data=dev_data, crop_cache=crop_cache,
     )  # fmt: skip
     try:
         report = run_bench(options, log=lambda message: console.print(message, highlight=False))

@@ -59,6 +59,19 @@ def summary(files: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]]) -
     }
 
 
+def group_table(files: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """``{group: "fakes alerted/fakes, reals alerted/reals"}``; the group is the folder under real/ or fake/."""
+    counts: dict[str, list[int]] = {}
+    for path, entry in files.items():
+        parts = Path(path).parts
+        group = parts[parts.index(entry["label"]) + 1] if entry["label"] in parts else "?"
+        row = counts.setdefault(group, [0, 0, 0, 0])
+        offset = 0 if entry["label"] == "fake" else 2
+        row[offset] += bool(entry["alerts"])
+        row[offset + 1] += 1
+    return {g: f"fakes {r[0]}/{r[1]}, reals {r[2]}/{r[3]}" for g, r in sorted(counts.items())}
+
+
 def main() -> None:
     """Print one summary per report and the files whose alerting changed."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -68,6 +81,8 @@ def main() -> None:
     for path in args.reports:
         files = load(path)
         print(path, json.dumps(summary(files, base)))
+        for group, row in group_table(files).items():
+            print(f"  {group}: {row}")
         changed = [p for p, e in files.items() if bool(e["alerts"]) != bool(base[p]["alerts"])]
         for name in changed:
             print(f"  alerted {'now' if files[name]['alerts'] else 'no longer'}: {name} ({files[name]['label']})")

@@ -36,6 +36,8 @@ class BenchOptions:
             demo model); default: random weights (speed only, no alerts).
         analysis_fps: Per-stream analysis rate in the pipeline scenario.
         max_streams: Upper bound of the capacity search.
+        min_streams: The capacity search tries 1 stream, then counts from this one up (skips counts known to
+            be sustainable on a big machine).
         seconds: Measured seconds per pipeline run.
         warmup_s: Seconds each pipeline run settles before it is measured.
         dev_data: A real-deepfake set (``deepfakes_dev/val``) for the runtimes scenario's AUC; None or missing:
@@ -51,6 +53,7 @@ class BenchOptions:
     model: Path | None = None
     analysis_fps: float = 5.0
     max_streams: int = 12
+    min_streams: int = 2
     seconds: float = 20.0
     warmup_s: float = 3.0
     dev_data: Path | None = None
@@ -184,7 +187,7 @@ def _median_rows(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
 def _pipeline(report: Report, options: BenchOptions, clips: list[Path], log: Callable[[str], None]) -> None:
     model = options.model or scenarios.random_model(options.workdir)
     search: list[PipelineRun] = []
-    for n in range(1, options.max_streams + 1):
+    for n in [1, *range(max(2, options.min_streams), options.max_streams + 1)]:
         run = _pipeline_run(clips, n, options, model)
         search.append(run)
         log(f"  {n} stream(s): drop {run.drop_ratio:.1%}, p95 {run.latency_s.get('p95')} s, rss {run.rss_mb:.0f} MB")
