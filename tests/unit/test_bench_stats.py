@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram
 
-from streamguard.bench.scenarios import Spread, histogram_quantiles, slope_per_hour
+from streamguard.bench.scenarios import PipelineRun, Spread, histogram_quantiles, slope_per_hour
 
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -48,3 +50,9 @@ def test_rss_slope_recovers_a_linear_trend_after_warm_up(slope_per_h: float) -> 
 def test_spread_reports_median_min_max() -> None:
     spread = Spread.of([3.0, 1.0, 2.0, 10.0])
     assert (spread.median, spread.min, spread.max, spread.runs) == (2.5, 1.0, 10.0, 4)
+
+
+def test_cpu_per_stream_second_divides_by_streams_and_window() -> None:
+    run = PipelineRun(4, 400, 0, 400, {"p95": 0.1}, None, 500.0, cpu_s=10.0, seconds=20.0)
+    assert run.core_ms_per_stream_s == pytest.approx(125.0)
+    assert math.isnan(PipelineRun(0, 0, 0, 0, {}, None, 500.0).core_ms_per_stream_s)
