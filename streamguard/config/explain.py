@@ -11,11 +11,11 @@ class ExplainConfig(StrictModel):
     """Attribute and face regions for the peak face of every alert start and update event."""
 
     enabled: bool = Field(
-        default=False,
+        default=True,
         description=(
             "Explain alert start and update events: the attribute head's verdict (models with one) and the face "
-            "regions the mask covers (one face-mesh pass per event, on its own thread). Off by default until a "
-            "daemon run as its own process is shown to keep alerting with it on."
+            "regions the mask covers (one face-mesh pass per event, on its own thread, about 11 ms on 2 cores: "
+            "`streamguard bench`)."
         ),
     )
     min_coverage: float = Field(

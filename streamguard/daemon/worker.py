@@ -19,11 +19,11 @@ from streamguard.explain import Explainer
 from streamguard.inference.batcher import MicroBatcher
 from streamguard.ingest.base import BaseSource, SourceEnded, SourceInterrupted
 from streamguard.scoring.alerts import StreamScorer
-from streamguard.scoring.cadence import ScoringCadence
+from streamguard.scoring.cadence import CadenceOptions, ScoringCadence
 from streamguard.sinks.metrics import Metrics
 from streamguard.types import AlertEvent, EndReason, FaceCrop, FaceView, Frame, FrameView, InferenceFailure, Score
 from streamguard.vision.faces import FaceStage
-from streamguard.vision.follow import FaceFollower
+from streamguard.vision.follow import FaceFollower, FollowOptions
 from streamguard.vision.tracking import FaceTracker
 
 logger = logging.getLogger(__name__)
@@ -99,8 +99,8 @@ class StreamWorker:
         self._wall_clock_events = wall_clock_events
         self._on_scores = on_scores
         self._explainer = explainer
-        self._follower = follower if follower is not None else FaceFollower()
-        self._cadence = cadence if cadence is not None else ScoringCadence()
+        self._follower = follower if follower is not None else FaceFollower(FollowOptions(detect_every=1))
+        self._cadence = cadence if cadence is not None else ScoringCadence(CadenceOptions(calm_every=1))
         # The last score of each track: what the live view shows for a face not scored on this sample.
         self._last_scores: dict[int, Score] = {}
         self._last_clock: float | None = None

@@ -23,7 +23,7 @@ class CadenceOptions:
         calm_after_s: Seconds the level must stay under `calm_below` before the track is calm.
     """
 
-    calm_every: int = 1
+    calm_every: int = 3
     calm_below: float = 0.45
     calm_after_s: float = 3.0
 

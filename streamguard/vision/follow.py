@@ -43,7 +43,7 @@ class FollowOptions:
         min_match: Smallest normalised cross-correlation of a face's template that counts as found.
     """
 
-    detect_every: int = 1
+    detect_every: int = 5
     min_match: float = 0.6
 
     def __post_init__(self) -> None:

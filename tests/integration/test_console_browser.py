@@ -9,6 +9,8 @@ each page are written to ``$STREAMGUARD_TEST_ARTIFACTS/console`` (default ``arti
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import os
 import time
 from collections.abc import AsyncIterator
@@ -70,6 +72,7 @@ def console_config(tmp_path: Path, redis_url: str, model: Path) -> DaemonConfig:
             "data_dir": str(tmp_path / "data"),
             "api": {"token": TOKEN, "allowed_path_roots": [str(tmp_path)]},
             "console": {"preview_fps": 4},
+            "explain": {"enabled": True},
         }
     )
 
@@ -165,6 +168,16 @@ async def test_console_login_preview_alert_feed_detail_and_acknowledgement(
             assert response.status == 200 and len(body) > 0
             assert cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_UNCHANGED) is not None
         assert await page.locator("[data-testid=score-plot] polyline").count() >= 1
+        # The explanation went through Redis and reads the same on the page (the demo model has no attribute
+        # head: no attribute; its regions are the face-mesh regions its mask covers).
+        assert {"attribute", "attribute_p", "regions", "explanation"} <= start.keys()
+        assert start["attribute"] == "" and await fact(page, "attribute") == "—"
+        regions = json.loads(start["regions"])
+        assert await fact(page, "regions") == (
+            ", ".join(f"{r['region']} {round(r['coverage'] * 100)} %" for r in regions) or "—"
+        )
+        assert await fact(page, "what") == (start["explanation"] or "—")
+        print(f"\nexplanation of the demo alert: {start['explanation']!r}, regions {regions}")
         await page.screenshot(path=str(shots / "alert-detail.png"))
 
         # Nobody watches the grid now: previews stop being drawn while the stream is still analysed.
@@ -217,6 +230,17 @@ async def test_console_login_preview_alert_feed_detail_and_acknowledgement(
     assert requests and not outside, outside
     assert failures == [(401, "/console/login")], failures  # only the wrong token was refused
     assert not [e for e in console_errors if "Failed to load resource" not in e], console_errors
+
+
+def regions_in_words(regions: list[dict[str, Any]]) -> str:
+    """What the console writes for an alert's regions (JavaScript's Math.round: halves go up)."""
+    words = [f"{r['region']} {math.floor(r['coverage'] * 100 + 0.5)} %" for r in regions]
+    return ", ".join(words) or "—"
+
+
+async def fact(page: Page, name: str) -> str:
+    """The text of one row of the alert detail's facts table."""
+    return (await page.locator(f"[data-testid=fact-{name}]").inner_text()).strip()
 
 
 async def changed(page: Page, stream_id: str, first: str | None) -> bool:

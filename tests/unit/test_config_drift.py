@@ -15,13 +15,15 @@ import pytest
 from streamguard.config import DaemonConfig
 from streamguard.config.ingest import IngestDefaults
 from streamguard.config.redis import RedisConfig
-from streamguard.daemon.core import face_options, tracking_options
+from streamguard.daemon.core import cadence_options, face_options, follow_options, tracking_options
 from streamguard.ingest.file import FileSource
 from streamguard.ingest.rtsp import RtspSource
 from streamguard.ingest.webrtc import WebRtcSource
+from streamguard.scoring.cadence import CadenceOptions
 from streamguard.sinks.redis_sink import RedisSink
 from streamguard.vision.crop import DEFAULT_CROP_SIZE
 from streamguard.vision.faces import FaceOptions
+from streamguard.vision.follow import FollowOptions
 from streamguard.vision.tracking import TrackingOptions
 
 
@@ -32,6 +34,14 @@ def _defaults(function: Callable[..., Any]) -> dict[str, Any]:
 
 def test_face_stage_defaults_are_the_faces_section_defaults() -> None:
     assert face_options(DaemonConfig(), DEFAULT_CROP_SIZE) == FaceOptions()
+
+
+def test_follower_defaults_are_the_faces_section_defaults() -> None:
+    assert follow_options(DaemonConfig()) == FollowOptions()
+
+
+def test_cadence_defaults_are_the_scoring_section_defaults() -> None:
+    assert cadence_options(DaemonConfig()) == CadenceOptions()
 
 
 def test_tracker_defaults_are_the_tracking_section_defaults() -> None:

@@ -69,8 +69,8 @@ def test_detection_is_due_every_n_samples_and_after_reset() -> None:
     assert follower.due()
 
 
-def test_every_sample_detects_by_default() -> None:
-    follower = FaceFollower()
+def test_detect_every_one_detects_on_every_sample() -> None:
+    follower = FaceFollower(FollowOptions(detect_every=1))
     follower.start(astronaut_rgb(), [])
     assert follower.due()
 
