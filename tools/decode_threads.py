@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
-import time
 from pathlib import Path
 
 import av
 
-from streamguard.bench.scenarios import bench_clips
+from streamguard.bench.scenarios import bench_clips, timed_threads
 
 
 def cpu_seconds() -> float:
@@ -39,14 +37,10 @@ def decode(clip: Path, streams: int, frame_threads: bool) -> tuple[float, float]
             for _ in container.decode(stream):
                 counts[index] += 1
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(streams)]
-    cpu_before, started = cpu_seconds(), time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    cpu_before = cpu_seconds()
+    seconds = timed_threads(one, streams)
     frames = sum(counts)
-    return 1000 * (cpu_seconds() - cpu_before) / frames, frames / (time.perf_counter() - started)
+    return 1000 * (cpu_seconds() - cpu_before) / frames, frames / seconds
 
 
 def main() -> None:

@@ -27,7 +27,6 @@ import contextlib
 import json
 import platform
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -35,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from streamguard.bench.scenarios import timed_threads
 
 BATCHES = (8, 64, 256)
 ANALYSIS_FPS = 5.0
@@ -199,13 +200,7 @@ def _parallel_decode(clip: Path, streams: int, codec: str | None) -> float:
                 for _ in context.decode(packet):
                     counts[index] += 1
 
-    threads = [threading.Thread(target=decode, args=(i,)) for i in range(streams)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(counts) / (time.perf_counter() - started)
+    return sum(counts) / timed_threads(decode, streams)
 
 
 def main() -> None:

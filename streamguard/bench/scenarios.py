@@ -106,13 +106,19 @@ def decode_fps(clips: Sequence[Path], repeats: int) -> float:
                 for _frame in iter_frames(container, stream, stop):
                     counts[i] += 1
 
-    threads = [threading.Thread(target=decode, args=(i, p)) for i, p in enumerate(clips)]
+    seconds = timed_threads(lambda i: decode(i, clips[i]), len(clips))
+    return sum(counts) / seconds
+
+
+def timed_threads(work: Callable[[int], None], n: int) -> float:
+    """Run ``work(0)`` ... ``work(n - 1)`` in `n` threads at once; the seconds until the last one finished."""
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(counts) / (time.perf_counter() - started)
+    return time.perf_counter() - started
 
 
 # ---- model -------------------------------------------------------------------------------------------------
