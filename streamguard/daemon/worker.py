@@ -24,7 +24,7 @@ from streamguard.sinks.metrics import Metrics
 from streamguard.types import AlertEvent, EndReason, FaceCrop, FaceView, Frame, FrameView, InferenceFailure, Score
 from streamguard.vision.faces import FaceStage
 from streamguard.vision.follow import FaceFollower, FollowOptions
-from streamguard.vision.tracking import FaceTracker
+from streamguard.vision.tracking import FaceTracker, TrackedFace
 
 logger = logging.getLogger(__name__)
 
@@ -178,8 +178,13 @@ class StreamWorker:
         tracked = self._tracker.update(located.boxes, clock)
         self._tracker.expire(clock)
         self._forget_ended_tracks()
-        due = [face for face in tracked if self._wants_score(face.track_id, clock)]
-        unscored = [face.track_id for face in tracked if face not in due]
+        due: list[TrackedFace] = []
+        unscored: list[int] = []
+        for face in tracked:
+            if self._wants_score(face.track_id, clock):
+                due.append(face)
+            else:
+                unscored.append(face.track_id)
         if unscored:
             self._metrics.faces_unscored.labels(stream=self.stream_id).inc(len(unscored))
         if not due:
