@@ -49,7 +49,7 @@ class FacesConfig(StrictModel):
         le=25,
         description=(
             "Run the face detector on every this-many analysed frames and follow the faces it found in between "
-            "(template matching, under a millisecond a face); a face lost meanwhile triggers a detection at "
+            "(template matching, about a millisecond a face); a face lost meanwhile triggers a detection at "
             "once. 1 detects on every analysed frame. New faces are found within this many analysed frames."
         ),
     )
