@@ -2,7 +2,7 @@
 
 BlazeFace costs about as much per sample as the detector model. Between detections, each face found at the last
 detection is looked for near its last box by normalised cross-correlation of a small grey template (OpenCV
-``matchTemplate``, a fraction of a millisecond per face), and its box is moved by the match. Detection runs
+``matchTemplate``, about a millisecond per face), and its box is moved by the match. Detection runs
 again every `FollowOptions.detect_every` samples (so new faces are found within that many samples), and at
 once when a face's match is weak: it turned, left, was covered, or the scene cut. The tracker receives the
 followed boxes like detections, so track identities and timing are unchanged.
