@@ -14,7 +14,7 @@ class ExplainConfig(StrictModel):
         default=True,
         description=(
             "Explain alert start and update events: the attribute head's verdict (models with one) and the face "
-            "regions the mask covers (one face-mesh pass per event, on its own thread, about 11 ms on 2 cores: "
+            "regions the mask covers (one face-mesh pass per event, on its own thread, about 4 ms on 2 cores: "
             "`streamguard bench`)."
         ),
     )
