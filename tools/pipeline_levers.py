@@ -55,7 +55,7 @@ def main() -> None:
             run = run_pipeline(clips, args.streams, args.seconds, args.model, 5.0, sections=sections)
         row = {
             "variant": name, "sections": sections, "core_ms_per_stream_s": round(run.core_ms_per_stream_s, 1),
-            "analyzed": run.analyzed, "sampled": run.sampled, "dropped": run.dropped,
+            "cpu_by_stage": run.cpu_by_stage, "analyzed": run.analyzed, "sampled": run.sampled, "dropped": run.dropped,
             "latency_p95_s": run.latency_s.get("p95"), "rss_mb": round(run.rss_mb, 1),
         }  # fmt: skip
         print(json.dumps(row), flush=True)

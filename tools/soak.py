@@ -226,6 +226,7 @@ def _summary(
         "streams": streams,
         "rss_mb": [[round(t, 1), round(mb, 1)] for t, mb in samples],
         "rss_slope_mb_per_h": round(slope_per_hour(samples), 2),
+        "rss_slope_after_10_min_mb_per_h": round(slope_per_hour(samples, skip_s=600.0), 2),
         "frames_analyzed": int(_metric_sum(metrics, "streamguard_frames_analyzed_total")),
         "frames_dropped": int(_metric_sum(metrics, "streamguard_frames_dropped_total")),
         "events_written": int(produced),

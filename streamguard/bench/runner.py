@@ -190,7 +190,10 @@ def _pipeline(report: Report, options: BenchOptions, clips: list[Path], log: Cal
     for n in [1, *range(max(2, options.min_streams), options.max_streams + 1)]:
         run = _pipeline_run(clips, n, options, model)
         search.append(run)
-        log(f"  {n} stream(s): drop {run.drop_ratio:.1%}, p95 {run.latency_s.get('p95')} s, rss {run.rss_mb:.0f} MB")
+        log(
+            f"  {n} stream(s): drop {run.drop_ratio:.1%}, p95 {run.latency_s.get('p95')} s, rss {run.rss_mb:.0f} MB, "
+            f"cpu {run.core_ms_per_stream_s:.0f} core-ms/stream-s {_stages(run)}"
+        )
         if not run.sustainable():
             break
     sustainable = [r for r in search if r.sustainable()]
@@ -226,6 +229,11 @@ def _pipeline_run(clips: list[Path], n: int, options: BenchOptions, model: Path)
             scenarios.run_pipeline, clips, n, options.seconds, model, options.analysis_fps, options.warmup_s
         )
         return future.result()
+
+
+def _stages(run: PipelineRun) -> str:
+    parts = ", ".join(f"{stage} {ms:g}" for stage, ms in run.cpu_by_stage.items())
+    return f"({parts})" if parts else ""
 
 
 def _median_of(runs: list[PipelineRun], quantile: str) -> float | None:

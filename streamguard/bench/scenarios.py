@@ -11,11 +11,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from streamguard.bench.stage_cpu import StageCpuSampler, core_ms_per_stream_s
 
 CLIP_FPS = 25
 CLIP_SIZE = (1280, 720)
@@ -298,6 +300,8 @@ class PipelineRun:
         rss_mb: Resident memory of the process at the end.
         cpu_s: CPU seconds the process used (all threads) in the measured window.
         seconds: Length of the measured window.
+        cpu_by_stage: The window's CPU per pipeline stage (`stage_cpu.Stage` values), in core-milliseconds per
+            stream and second of video; empty where the kernel has no per-thread counters.
     """
 
     streams: int
@@ -309,6 +313,7 @@ class PipelineRun:
     rss_mb: float
     cpu_s: float = math.nan
     seconds: float = math.nan
+    cpu_by_stage: dict[str, float] = field(default_factory=dict)
 
     @property
     def core_ms_per_stream_s(self) -> float:
@@ -376,9 +381,10 @@ async def _run_pipeline(
         await daemon.start()
         try:
             await asyncio.sleep(warmup_s)
-            before, cpu_before = _counts(daemon), _cpu_seconds()
-            await asyncio.sleep(seconds)
-            after, cpu_s = _counts(daemon), _cpu_seconds() - cpu_before
+            with StageCpuSampler() as by_stage:
+                before, cpu_before = _counts(daemon), _cpu_seconds()
+                await asyncio.sleep(seconds)
+                after, cpu_s = _counts(daemon), _cpu_seconds() - cpu_before
             registry = daemon.metrics.registry
             latency = histogram_quantiles(registry, "streamguard_e2e_latency_seconds")
             alerts = histogram_quantiles(registry, "streamguard_alert_latency_seconds")
@@ -387,8 +393,9 @@ async def _run_pipeline(
     sampled, dropped, analyzed = (a - b for a, b in zip(after, before, strict=True))
     has_alerts = alerts.get("p50") is not None
     return PipelineRun(
-        streams, sampled, dropped, analyzed, latency, alerts if has_alerts else None, rss_mb(), cpu_s, seconds
-    )
+        streams, sampled, dropped, analyzed, latency, alerts if has_alerts else None, rss_mb(), cpu_s, seconds,
+        core_ms_per_stream_s(by_stage.seconds(), streams, seconds),
+    )  # fmt: skip
 
 
 def _cpu_seconds() -> float:
@@ -459,9 +466,12 @@ def synthetic_crops(n: int, size: int = 256) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
 
 
-def slope_per_hour(samples: list[tuple[float, float]]) -> float:
-    """Least-squares slope of RSS over time after the first fifth of the run (start-up growth excluded)."""
-    cutoff = samples[-1][0] / 5
+def slope_per_hour(samples: list[tuple[float, float]], skip_s: float | None = None) -> float:
+    """Least-squares slope of RSS over time after `skip_s` seconds (default: the first fifth of the run).
+
+    The start-up growth (model, pools, first alerts) is left out.
+    """
+    cutoff = samples[-1][0] / 5 if skip_s is None else skip_s
     kept = [(t, mb) for t, mb in samples if t >= cutoff] or samples
     if len(kept) < 2:
         return 0.0

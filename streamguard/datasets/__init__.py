@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from streamguard.datasets.layout import MaskSource, MediaItem, scan_dataset, summarize
-from streamguard.datasets.media import DecodedFrame, read_frames, read_mask, read_video_frame
+
+if TYPE_CHECKING:
+    from streamguard.datasets.media import DecodedFrame, read_frames, read_mask, read_video_frame
 
 __all__ = [
     "DecodedFrame",
@@ -15,3 +19,14 @@ __all__ = [
     "scan_dataset",
     "summarize",
 ]
+
+_MEDIA = frozenset({"DecodedFrame", "read_frames", "read_mask", "read_video_frame"})
+
+
+def __getattr__(name: str) -> object:
+    # Decoding needs PyAV; finding files does not, and a saved face bank trains where PyAV is missing.
+    if name in _MEDIA:
+        from streamguard.datasets import media
+
+        return getattr(media, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

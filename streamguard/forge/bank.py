@@ -14,14 +14,14 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from streamguard.datasets.media import read_frames
 from streamguard.errors import MediaDecodeError
 from streamguard.forge import mesh
 from streamguard.forge.landmarks import FaceMesh
@@ -136,6 +136,41 @@ class FaceBank:
         """Counts for logs and checkpoint metadata."""
         return {"faces": len(self), "sources": len(self._by_source), "groups": len(self._by_group)}
 
+    def save(self, path: Path, *, per_source: int | None = None, jpeg_quality: int | None = None) -> None:
+        """Write the bank to one portable ``.npz`` (no pickles) that `load` reads without the media files.
+
+        Made to carry a bank to another machine (a GPU training run): `per_source` keeps that many evenly spaced
+        faces of each file, `jpeg_quality` re-encodes the context crops smaller.
+        """
+        faces = [self.faces[i] for i in self._kept(per_source)]
+        jpegs = [face.jpeg if jpeg_quality is None else _reencode(face, jpeg_quality) for face in faces]
+        found = [
+            _Detected(face.frame_index, jpeg, face.points, _box_row(face.box), _keypoint_rows(face.box), face.presence)
+            for face, jpeg in zip(faces, jpegs, strict=True)
+        ]
+        extra = {
+            "source": np.array([f.source for f in faces], dtype=str),
+            "group": np.array([f.group for f in faces], dtype=str),
+        }
+        _write_cache(path, found, extra)
+
+    @classmethod
+    def load(cls, path: Path) -> FaceBank:
+        """A bank written by `save`."""
+        with np.load(path, allow_pickle=False) as data:
+            sources, groups = [str(s) for s in data["source"]], [str(g) for g in data["group"]]
+        faces = _read_cache(path, "", "")
+        return cls([replace(face, source=s, group=g) for face, s, g in zip(faces, sources, groups, strict=True)])
+
+    def _kept(self, per_source: int | None) -> list[int]:
+        if per_source is None:
+            return list(range(len(self.faces)))
+        kept: list[int] = []
+        for indices in self._by_source.values():
+            step = max(1, len(indices) / per_source)
+            kept.extend(indices[int(k * step)] for k in range(min(per_source, len(indices))))
+        return sorted(kept)
+
 
 def head_pose(points: npt.NDArray[np.float32]) -> tuple[float, float]:
     """A rough ``(yaw, pitch)`` of a face from its mesh, to pair swap donors with targets of similar pose.
@@ -240,6 +275,9 @@ class _Detected:
 
 
 def _detect_file(path: Path, frames_per_video: int, detector: FaceDetector, face_mesh: FaceMesh) -> list[_Detected]:
+    # Imported here so that a saved bank loads where PyAV is not installed (a GPU training machine).
+    from streamguard.datasets.media import read_frames
+
     try:
         frames = read_frames(path, max_frames=frames_per_video)
     except MediaDecodeError as e:
@@ -281,20 +319,38 @@ def _describe(
     )
 
 
-def _write_cache(path: Path, found: list[_Detected]) -> None:
+def _reencode(face: BankFace, quality: int) -> bytes:
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(face.image(), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise MediaDecodeError("JPEG encoding of a context crop failed")
+    return bytes(jpeg.tobytes())
+
+
+def _box_row(box: FaceBox) -> npt.NDArray[np.float32]:
+    return np.array([box.x0, box.y0, box.x1, box.y1, box.score], dtype=np.float32)
+
+
+def _keypoint_rows(box: FaceBox) -> npt.NDArray[np.float32]:
+    keypoints = np.zeros((6, 2), dtype=np.float32)
+    if box.keypoints:
+        keypoints[: len(box.keypoints[:6])] = np.asarray(box.keypoints[:6], dtype=np.float32)
+    return keypoints
+
+
+def _write_cache(path: Path, found: list[_Detected], extra: dict[str, npt.NDArray[Any]] | None = None) -> None:
     blob = b"".join(d.jpeg for d in found)
     offsets = np.cumsum([0] + [len(d.jpeg) for d in found]).astype(np.int64)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(
-        tmp,
-        jpeg=np.frombuffer(blob, dtype=np.uint8),
-        offsets=offsets,
-        frame_index=np.array([d.frame_index for d in found], dtype=np.int64),
-        points=np.stack([d.points for d in found]) if found else np.zeros((0, 468, 2), np.float32),
-        box=np.stack([d.box for d in found]) if found else np.zeros((0, 5), np.float32),
-        keypoints=np.stack([d.keypoints for d in found]) if found else np.zeros((0, 6, 2), np.float32),
-        presence=np.array([d.presence for d in found], dtype=np.float32),
-    )
+    arrays: dict[str, Any] = {
+        "jpeg": np.frombuffer(blob, dtype=np.uint8),
+        "offsets": offsets,
+        "frame_index": np.array([d.frame_index for d in found], dtype=np.int64),
+        "points": np.stack([d.points for d in found]) if found else np.zeros((0, 468, 2), np.float32),
+        "box": np.stack([d.box for d in found]) if found else np.zeros((0, 5), np.float32),
+        "keypoints": np.stack([d.keypoints for d in found]) if found else np.zeros((0, 6, 2), np.float32),
+        "presence": np.array([d.presence for d in found], dtype=np.float32),
+    }
+    np.savez(tmp, **{**arrays, **(extra or {})})
     tmp.replace(path)
 
 

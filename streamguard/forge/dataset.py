@@ -417,9 +417,27 @@ def forge_training_data(
     Raises:
         ForgeError: When either side ends up without faces.
     """
+    train_bank, val_bank, extra_banks = training_banks(real_dir, cache_dir, frames_per_video, val_share, extra_real)
+    about: dict[str, object] = {
+        "real_dir": str(real_dir), "extra_real": [str(f) for f in extra_real],
+        "extra_banks": [bank.summary() for bank in extra_banks],
+    }  # fmt: skip
+    return training_data_from_banks(
+        train_bank, val_bank, seed=seed, families=families, methods=methods, length=length, n_val=n_val,
+        realism=realism, paired=paired, size=size, about=about,
+    )  # fmt: skip
+
+
+def training_banks(
+    real_dir: Path, cache_dir: Path, frames_per_video: int, val_share: float, extra_real: tuple[Path, ...] = ()
+) -> tuple[FaceBank, FaceBank, list[FaceBank]]:
+    """The training people's face bank (`extra_real` included), the validation people's, and each extra one.
+
+    Raises:
+        ForgeError: When either side ends up without faces.
+    """
     files, groups = forge_sources(real_dir, None)
     train_files, val_files = split_sides(files, groups, val_share)
-    config = realism if realism is not None else RealismConfig()
     banks = [
         build_face_bank(real_dir, side, cache_dir, groups=groups, frames_per_video=frames_per_video)
         for side in (train_files, val_files)
@@ -428,17 +446,37 @@ def forge_training_data(
         sizes = f"{len(banks[0])} and {len(banks[1])} faces"
         raise ForgeError(f"{real_dir}: no faces on the training or the validation side ({sizes})")
     extra_banks = [_extra_bank(folder, cache_dir, frames_per_video) for folder in extra_real]
-    if extra_banks:
-        banks[0] = FaceBank([face for bank in (banks[0], *extra_banks) for face in bank.faces])
+    train_bank = FaceBank([face for bank in (banks[0], *extra_banks) for face in bank.faces])
+    return train_bank, banks[1], extra_banks
+
+
+def training_data_from_banks(
+    train_bank: FaceBank,
+    val_bank: FaceBank,
+    *,
+    seed: int = 0,
+    families: list[str] | None = None,
+    methods: list[str] | None = None,
+    length: int = 200_000,
+    n_val: int = 512,
+    realism: RealismConfig | None = None,
+    paired: bool = False,
+    size: int = DEFAULT_CROP_SIZE,
+    about: dict[str, object] | None = None,
+) -> ForgeTrainingData:
+    """`forge_training_data` from banks already built (e.g. `FaceBank.load` on a machine without the media).
+
+    `about` joins the summary (where the banks came from).
+    """
+    config = realism if realism is not None else RealismConfig()
     options: dict[str, Any] = {"families": families, "methods": methods, "realism": config, "size": size}
-    train = ForgeDataset(banks[0], length=length, seed=seed, paired=paired, **options)
-    val = ForgeDataset(banks[1], length=n_val, seed=seed + 1, **options).crop_arrays(n_val)
+    train = ForgeDataset(train_bank, length=length, seed=seed, paired=paired, **options)
+    val = ForgeDataset(val_bank, length=n_val, seed=seed + 1, **options).crop_arrays(n_val)
     summary: dict[str, object] = {
         "forge": {
-            "real_dir": str(real_dir), "methods": train.methods, "seed": seed, "length": length, "n_val": n_val,
-            "train_bank": banks[0].summary(), "val_bank": banks[1].summary(), "realism": asdict(config),
-            "paired": paired, "size": size, "extra_real": [str(f) for f in extra_real],
-            "extra_banks": [bank.summary() for bank in extra_banks],
+            **(about or {}), "methods": train.methods, "seed": seed, "length": length, "n_val": n_val,
+            "train_bank": train_bank.summary(), "val_bank": val_bank.summary(), "realism": asdict(config),
+            "paired": paired, "size": size,
         }
     }  # fmt: skip
     return ForgeTrainingData(train=train, val=val, summary=summary)

@@ -7,10 +7,10 @@ flip moves pixels, and it flips the mask with the image, so masks stay aligned.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 from dataclasses import dataclass
 
-import av
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -157,6 +157,11 @@ def jpeg_roundtrip(image: RgbImage, quality: int) -> RgbImage:
     return np.ascontiguousarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), dtype=np.uint8)
 
 
+def h264_available() -> bool:
+    """Whether PyAV (the H.264 step's encoder) is installed."""
+    return importlib.util.find_spec("av") is not None
+
+
 def h264_roundtrip(image: RgbImage, crf: int, n_frames: int = 1) -> RgbImage:
     """Encode ``n_frames`` copies of the image as an H.264 (yuv420p) clip in memory and decode the last one.
 
@@ -168,6 +173,8 @@ def h264_roundtrip(image: RgbImage, crf: int, n_frames: int = 1) -> RgbImage:
         crf: x264 constant rate factor (0-51; higher = more loss).
         n_frames: Length of the clip (1-3 is plenty).
     """
+    import av  # here, so that the forge runs where PyAV is missing when H.264 is off (`h264_available`)
+
     height, width = image.shape[:2]
     padded = np.pad(image, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
     buffer = io.BytesIO()

@@ -6,8 +6,10 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
@@ -18,6 +20,20 @@ if TYPE_CHECKING:
     from streamguard.datasets.faces import FaceSample
 
 Batch = dict[str, torch.Tensor]
+
+
+def _jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding of a crop failed")
+    return bytes(encoded.tobytes())
+
+
+def _unjpeg(data: bytes) -> np.ndarray:
+    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise ValueError("corrupt JPEG crop in a portable crop set")
+    return np.ascontiguousarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))
 
 
 @dataclass
@@ -87,6 +103,36 @@ class CropSet:
             sources=[self.sources[i] for i in idx],
             groups=[self.groups[i] for i in idx],
         )
+
+    def save_portable(self, path: Path, jpeg_quality: int = 95) -> None:
+        """Write the set to one small ``.npz`` (crops as JPEG, masks as bits, no pickles) for another machine.
+
+        JPEG changes the crops slightly: a portable set is for choosing epochs elsewhere, not for final figures.
+        """
+        encoded = [_jpeg(crop, jpeg_quality) for crop in self.crops]
+        offsets = np.cumsum([0] + [len(j) for j in encoded]).astype(np.int64)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(
+            tmp, jpeg=np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets=offsets,
+            mask_bits=np.packbits(self.masks.astype(bool), axis=None), shape=np.array(self.masks.shape),
+            has_mask=self.has_mask, is_fake=self.is_fake, sources=np.array(self.sources, dtype=str),
+            groups=np.array(self.groups, dtype=str), attributes=self.attribute_labels,
+        )  # fmt: skip
+        tmp.replace(path)
+
+    @classmethod
+    def load_portable(cls, path: Path) -> CropSet:
+        """A set written by `save_portable`."""
+        with np.load(path, allow_pickle=False) as data:
+            blob, offsets, shape = data["jpeg"].tobytes(), data["offsets"], tuple(int(v) for v in data["shape"])
+            crops = [_unjpeg(blob[int(offsets[k]) : int(offsets[k + 1])]) for k in range(len(offsets) - 1)]
+            masks = np.unpackbits(data["mask_bits"], count=int(np.prod(shape))).reshape(shape)
+            attributes = data["attributes"]
+            return cls(
+                crops=np.stack(crops) if crops else np.zeros((0, shape[1], shape[2], 3), np.uint8), masks=masks,
+                has_mask=data["has_mask"], is_fake=data["is_fake"], sources=[str(s) for s in data["sources"]],
+                groups=[str(g) for g in data["groups"]], attributes=attributes if (attributes >= 0).any() else None,
+            )  # fmt: skip
 
     def split_by_source(self, val_fraction: float, seed: int = 0) -> tuple[CropSet, CropSet]:
         """Split into (train, val) so that all crops of one file land on the same side.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -238,7 +238,7 @@ def _train_epoch(
         if detection_rows is not None:
             batch = concat_batches(_with_attribute(batch), _with_attribute(next(detection_rows)))
         extra = None if attribute_rows is None else next(attribute_rows)
-        losses, out, is_real = _step_loss(model, batch, device, extra)
+        losses, out, is_real = step_loss(model, batch, device, extra)
         optimizer.zero_grad(set_to_none=True)
         losses.total.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
@@ -265,7 +265,7 @@ def _with_attribute(batch: Batch) -> Batch:
     return {**batch, "attribute": torch.full((len(batch["is_fake"]),), -1, dtype=torch.long)}
 
 
-def _step_loss(
+def step_loss(
     model: DetectorNetwork, batch: Batch, device: torch.device, extra: Batch | None
 ) -> tuple[LossBreakdown, YNetOutput, torch.Tensor]:
     """Loss of one training batch; the rows of `extra` (attribute-labelled fakes) join the attribute loss only.
@@ -332,6 +332,7 @@ def fit(
     select: tuple[str, ...] = ("val_auc",),
     attribute_data: Dataset[Batch] | None = None,
     extra_rows: ExtraRows | None = None,
+    on_epoch: Callable[[int, DetectorNetwork], None] | None = None,
 ) -> FitResult:
     """Train `model`, validate every epoch, keep the best weights (calibrated on `val` and `monitors`) at `out`.
 
@@ -353,6 +354,8 @@ def fit(
             losses. Needs a network with an attribute head.
         extra_rows: Labelled crops (e.g. the real deepfakes of ``deepfakes_dev/train`` with their reals) of
             which ``extra_rows.rows``, half fakes and half reals, join every batch and every loss.
+        on_epoch: Called with the epoch and the model after each epoch's checkpoint and state are written (e.g.
+            to copy them off a machine that may be taken back).
     """
     log = log or JsonlLog(None)
     device = resolve_device(config.device)
@@ -406,6 +409,8 @@ def fit(
                 )
                 log.write("best", epoch=epoch, metrics=best_metrics)
             _save_state(out, model, optimizer, epoch, best_auc, best_epoch, history, best_metrics)
+            if on_epoch is not None:
+                on_epoch(epoch, model)
             progress.update(epochs, advance=1, description=f"epoch {epoch + 1} selection score {score:.4f}")
     log.write("end", best_epoch=best_epoch, best_metrics=best_metrics)
     return FitResult(out, best_epoch, best_metrics, history)

@@ -47,6 +47,14 @@ def test_rss_slope_recovers_a_linear_trend_after_warm_up(slope_per_h: float) -> 
     assert slope_per_hour(samples) == pytest.approx(slope_per_h, abs=1e-6)
 
 
+def test_rss_slope_can_skip_a_fixed_warm_up() -> None:
+    times = np.arange(0, 3600, 60.0)
+    # Growth until minute 15: skipping 10 minutes still sees part of it, skipping 15 does not.
+    samples = [(float(t), 500.0 + min(t, 900.0) / 60) for t in times]
+    assert slope_per_hour(samples, skip_s=900.0) == pytest.approx(0.0, abs=1e-9)
+    assert slope_per_hour(samples, skip_s=600.0) > 1.0
+
+
 def test_spread_reports_median_min_max() -> None:
     spread = Spread.of([3.0, 1.0, 2.0, 10.0])
     assert (spread.median, spread.min, spread.max, spread.runs) == (2.5, 1.0, 10.0, 4)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -322,6 +324,39 @@ def test_face_bank_caches_faces(bank: FaceBank, real_dir: Path, tmp_path: Path) 
     assert regions_covered(np.ones(face.shape, dtype=bool), face.points) == frozenset(
         {"eye", "eyebrow", "lip", "mouth", "nose", "skin"}
     )
+
+
+def test_a_saved_bank_loads_without_its_media_and_forges_the_same_items(bank: FaceBank, tmp_path: Path) -> None:
+    path = tmp_path / "bank.npz"
+    bank.save(path)
+    loaded = FaceBank.load(path)
+    assert [(f.source, f.group, f.frame_index, f.jpeg) for f in loaded] == [
+        (f.source, f.group, f.frame_index, f.jpeg) for f in bank
+    ]
+    assert all(np.array_equal(a.points, b.points) and a.box == b.box for a, b in zip(loaded, bank, strict=True))
+    original, again = (ForgeDataset(b, length=8, seed=5, realism=RealismConfig(p_h264=0.0))[3] for b in (bank, loaded))
+    assert all(torch.equal(original[k], again[k]) for k in original)
+
+
+def test_a_bank_saved_smaller_keeps_every_source(bank: FaceBank, tmp_path: Path) -> None:
+    path = tmp_path / "small.npz"
+    bank.save(path, per_source=1, jpeg_quality=70)
+    loaded = FaceBank.load(path)
+    assert loaded.sources == bank.sources and len(loaded) == len(bank.sources)
+    assert sum(len(f.jpeg) for f in loaded) < sum(len(f.jpeg) for f in bank)
+    assert np.abs(loaded[0].image().astype(int) - bank[0].image().astype(int)).mean() < 6
+
+
+def test_training_modules_import_without_pyav() -> None:
+    """A GPU training machine has no PyAV: the forge, the loop and a saved bank must not need it."""
+    code = (
+        "import sys; sys.modules['av'] = None\n"
+        "import streamguard.forge.dataset, streamguard.train.loop, streamguard.train.monitor\n"
+        "import streamguard.model.factory\n"
+        "from streamguard.forge.realism import h264_available; assert not h264_available()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_forge_dataset_items_match_the_training_batches(bank: FaceBank) -> None:

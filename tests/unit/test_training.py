@@ -153,6 +153,27 @@ def test_split_by_source_keeps_each_file_on_one_side() -> None:
     assert not set(train.sources) & set(val.sources)
 
 
+def test_a_portable_crop_set_keeps_labels_and_masks_exactly_and_crops_nearly(tmp_path: Path) -> None:
+    crops = synthetic_crops(12)
+    ramp = np.linspace(40, 220, 64)
+    smooth = np.stack(
+        [ramp[None, :] + 0 * ramp[:, None], ramp[:, None] + 0 * ramp[None, :], 255 - ramp[None, :] + 0 * ramp[:, None]],
+        axis=-1,
+    )
+    crops.crops = np.stack([np.roll(smooth, i, axis=1) for i in range(12)]).astype(np.uint8)  # photo-like, not noise
+    crops.sources = [f"file{i // 3}" for i in range(12)]
+    crops.groups = [f"group{i % 2}" for i in range(12)]
+    path = tmp_path / "monitor.npz"
+    crops.save_portable(path)
+    loaded = CropSet.load_portable(path)
+    assert loaded.sources == crops.sources and loaded.groups == crops.groups
+    assert np.array_equal(loaded.masks, crops.masks) and np.array_equal(loaded.is_fake, crops.is_fake)
+    assert np.array_equal(loaded.has_mask, crops.has_mask) and loaded.attributes is None
+    assert loaded.crops.shape == crops.crops.shape
+    assert np.abs(loaded.crops.astype(int) - crops.crops.astype(int)).mean() < 8
+    assert path.stat().st_size < crops.crops.nbytes
+
+
 class _CountingForgeries(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
     """Stands in for a `ForgeDataset`: deterministic items, counting how often one is forged."""
 
@@ -265,13 +286,13 @@ def test_extra_rows_join_every_batch_and_every_loss(tmp_path: Path, monkeypatch:
     import streamguard.train.loop as loop
 
     seen: list[int] = []
-    original = loop._step_loss
+    original = loop.step_loss
 
     def spy(model: Any, batch: dict[str, torch.Tensor], device: Any, extra: Any) -> Any:
         seen.append(len(batch["is_fake"]))
         return original(model, batch, device, extra)
 
-    monkeypatch.setattr(loop, "_step_loss", spy)
+    monkeypatch.setattr(loop, "step_loss", spy)
     crops, real_deepfakes = synthetic_crops(8), synthetic_crops(10, seed=3)
     fit(YShapedAutoencoder(get_variant("ft")), CropDataset(crops), crops,
         TrainConfig(epochs=1, batch_size=4, device="cpu"), tmp_path / "c.pt", training_meta={},
