@@ -39,6 +39,8 @@ from streamguard.train.monitor import Monitor
 
 SEEN_GROUPS = frozenset({"ffpp_c40", "reenact_dpe"})
 """Groups of `deepfakes_dev/val` whose generators `deepfakes_dev/train` shares (the rest are unseen)."""
+FAMILIES = ("self_blend", "region")
+"""v2's families: face swaps of this forge are learnt fast and do not transfer (models/README.md)."""
 SELECT = ("val_auc", "dev_unseen_video_auc")
 """The epoch is chosen as v2's was: synthetic held-out people and unseen-generator video AUC together."""
 SAFETY_SHARE = 0.1
@@ -58,8 +60,8 @@ def main() -> None:
     val_bank = FaceBank.load(data_dir / "bank-val.npz")
     realism = RealismConfig() if h264_available() else replace(RealismConfig(), p_h264=0.0)
     data = training_data_from_banks(
-        train_bank, val_bank, seed=args.seed, families=args.families, n_val=args.n_val, realism=realism,
-        paired=True, size=size, about={"packed": str(data_dir), "h264_realism": h264_available()},
+        train_bank, val_bank, seed=args.seed, families=args.families or list(FAMILIES), n_val=args.n_val,
+        realism=realism, paired=True, size=size, about={"packed": str(data_dir), "h264_realism": h264_available()},
     )  # fmt: skip
     monitor = CropSet.load_portable(data_dir / "monitor.npz")
     model = _network(args.variant, args.init)
@@ -160,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--minutes", type=float, default=7.0, help="whole budget, probe and validation included")
     parser.add_argument("--variant", default="effnet_lite0_linear")
     parser.add_argument("--init", type=Path, default=None, help="start from this checkpoint, not ImageNet")
-    parser.add_argument("--families", action="append", default=None)
+    parser.add_argument("--families", action="append", default=None, help="default: self_blend, region")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps-per-epoch", type=int, default=300)
     parser.add_argument("--lr", type=float, default=3e-4)

@@ -6,6 +6,7 @@ analysis together), with drops and latency. A decode-only variant (analysis at 0
 share, so the analysis cost is the difference. CPU time, unlike capacity, barely moves with other load.
 
     python -m tools.pipeline_levers --streams 4 --seconds 20 --out runs/bench/levers.json
+    python -m tools.pipeline_levers --streams 14 --only "decode only" --only defaults   # the CPU split only
 """
 
 from __future__ import annotations
@@ -47,10 +48,12 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("models/streamguard-v2.pt"))
     parser.add_argument("--workdir", type=Path, default=Path("runs/bench"))
     parser.add_argument("--out", type=Path, default=Path("runs/bench/levers.json"))
+    parser.add_argument("--only", action="append", default=[], help="run the variants whose name holds this")
     args = parser.parse_args()
     clips = bench_clips(args.workdir / "clips", n=2, seconds=12.0)
     rows = []
-    for name, sections in VARIANTS.items():
+    chosen = {name: v for name, v in VARIANTS.items() if not args.only or any(o in name for o in args.only)}
+    for name, sections in chosen.items():
         with _spinning(name == SPINNING):
             run = run_pipeline(clips, args.streams, args.seconds, args.model, 5.0, sections=sections)
         row = {

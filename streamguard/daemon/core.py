@@ -22,6 +22,7 @@ from streamguard.api.streams import OwnerLookup, owned_everywhere
 from streamguard.clock import SYSTEM_CLOCK, Clock
 from streamguard.config import DaemonConfig, InferenceBackend, ResolvedStream, StreamConfig
 from streamguard.console import Console
+from streamguard.daemon import allocator
 from streamguard.daemon.recovery import close_alerts_left_open
 from streamguard.daemon.worker import StreamWorker
 from streamguard.errors import ConfigError, StreamguardError
@@ -128,6 +129,7 @@ class Daemon:
         self._explainer: Explainer | None = None
         self._state_task: asyncio.Task[None] | None = None
         self._recovery_task: asyncio.Task[int] | None = None
+        self._trim_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._started = False
         self._stopped = False
@@ -143,6 +145,7 @@ class Daemon:
                 before any stream starts).
         """
         cfg = self.config
+        allocator.tune_allocator()
         # Before anything slow: a refused start or a bad certificate fails at once.
         check_exposure(cfg.server.listen, cfg.api)
         ssl_context = tls_context(cfg.server.tls) if cfg.server.tls is not None else None
@@ -181,6 +184,7 @@ class Daemon:
             await self.add_stream(stream)
         await self.api.restore_streams()
         self._state_task = asyncio.create_task(self._publish_state_forever(), name="stream-state")
+        self._trim_task = asyncio.create_task(self._trim_memory_forever(), name="malloc-trim")
         assert self.sink is not None  # noqa: S101 - started above
         self._recovery_task = asyncio.create_task(
             close_alerts_left_open(self.sink, self.stream_ids, self._publish_event), name="close-alerts-left-open"
@@ -230,7 +234,7 @@ class Daemon:
         self.metrics.api_refused.labels(reason=reason.value).inc()
 
     async def _cancel_background_tasks(self) -> None:
-        for task in (self._state_task, self._recovery_task):
+        for task in (self._state_task, self._recovery_task, self._trim_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -459,6 +463,11 @@ class Daemon:
         self.metrics.inference_seconds.observe(seconds)
         if self._batcher is not None:
             self.metrics.inference_queue_depth.set(self._batcher.pending)
+
+    async def _trim_memory_forever(self) -> None:
+        while True:
+            await asyncio.sleep(allocator.TRIM_INTERVAL_S)
+            await asyncio.to_thread(allocator.trim)
 
     async def _publish_state_forever(self) -> None:
         while True:
