@@ -6,7 +6,7 @@ analysis together), with drops and latency. A decode-only variant (analysis at 0
 share, so the analysis cost is the difference. CPU time, unlike capacity, barely moves with other load.
 
     python -m tools.pipeline_levers --streams 4 --seconds 20 --out runs/bench/levers.json
-    python -m tools.pipeline_levers --streams 14 --only "decode only" --only defaults   # the CPU split only
+    python -m tools.pipeline_levers --streams 4 --only "decode only" --only "as shipped"   # the CPU split
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "1 inference thread": {**BEFORE, "inference": {"torch_threads": 1}},
     "+ detect every 5th sample": {**BEFORE, "inference": {"torch_threads": 1}, "faces": {"detect_every": 5}},
     "+ calm tracks every 3rd sample (defaults)": {"inference": {"torch_threads": 1}},
+    "as shipped (defaults, inference on all cores)": {},
 }
 
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -127,7 +128,12 @@ class Outage:
 def _drive(
     duration_s: float, pid: int, rtsp: RtspServer, redis: RedisServer, log: Callable[[str], None], plan: SoakPlan
 ) -> tuple[list[tuple[float, float]], list[Outage]]:
-    """Sample RSS (every tenth of the run, at most each minute) and inject the planned faults on time."""
+    """Sample RSS and inject the planned faults on time.
+
+    RSS is read every second and recorded as the median of each interval (a tenth of the run, at most a
+    minute): buffers handed back to the system move it by tens of MB from one second to the next, and a single
+    reading per interval would make that noise look like growth or shrinkage.
+    """
     interval = min(60.0, duration_s / 10)
     faults = sorted(
         [(f * duration_s, "camera") for f in plan.camera_drops] + [(plan.redis_restart * duration_s, "redis")]
@@ -135,7 +141,8 @@ def _drive(
     started = time.monotonic()
     samples: list[tuple[float, float]] = []
     outages: list[Outage] = []
-    next_sample = 0.0
+    next_sample, next_reading = interval, 0.0
+    readings: list[float] = []
     while (elapsed := time.monotonic() - started) < duration_s:
         if faults and elapsed >= faults[0][0]:
             _, kind = faults.pop(0)
@@ -145,11 +152,15 @@ def _drive(
                 rtsp if kind == "camera" else redis, plan.camera_outage_s if kind == "camera" else plan.redis_outage_s
             )
             outages.append(Outage(kind, down_at, time.time()))
+        if elapsed >= next_reading:
+            readings.append(_rss_mb(pid))
+            next_reading += 1.0
         if elapsed >= next_sample:
-            samples.append((elapsed, _rss_mb(pid)))
-            next_sample += interval
+            samples.append((elapsed, statistics.median(readings)))
+            readings, next_sample = [], next_sample + interval
         time.sleep(0.2)
-    samples.append((time.monotonic() - started, _rss_mb(pid)))
+    if readings:
+        samples.append((time.monotonic() - started, statistics.median(readings)))
     return samples, outages
 
 
