@@ -330,10 +330,11 @@ def test_a_saved_bank_loads_without_its_media_and_forges_the_same_items(bank: Fa
     path = tmp_path / "bank.npz"
     bank.save(path)
     loaded = FaceBank.load(path)
-    assert [(f.source, f.group, f.frame_index, f.jpeg) for f in loaded] == [
-        (f.source, f.group, f.frame_index, f.jpeg) for f in bank
+    assert [(f.source, f.group, f.frame_index, f.jpeg) for f in loaded.faces] == [
+        (f.source, f.group, f.frame_index, f.jpeg) for f in bank.faces
     ]
-    assert all(np.array_equal(a.points, b.points) and a.box == b.box for a, b in zip(loaded, bank, strict=True))
+    pairs = zip(loaded.faces, bank.faces, strict=True)
+    assert all(np.array_equal(a.points, b.points) and a.box == b.box for a, b in pairs)
     original, again = (ForgeDataset(b, length=8, seed=5, realism=RealismConfig(p_h264=0.0))[3] for b in (bank, loaded))
     assert all(torch.equal(original[k], again[k]) for k in original)
 
@@ -343,7 +344,7 @@ def test_a_bank_saved_smaller_keeps_every_source(bank: FaceBank, tmp_path: Path)
     bank.save(path, per_source=1, jpeg_quality=70)
     loaded = FaceBank.load(path)
     assert loaded.sources == bank.sources and len(loaded) == len(bank.sources)
-    assert sum(len(f.jpeg) for f in loaded) < sum(len(f.jpeg) for f in bank)
+    assert sum(len(f.jpeg) for f in loaded.faces) < sum(len(f.jpeg) for f in bank.faces)
     assert np.abs(loaded[0].image().astype(int) - bank[0].image().astype(int)).mean() < 6
 
 
