@@ -12,6 +12,7 @@ On other C libraries (musl, macOS) both are no-ops.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ TRIM_INTERVAL_S = 60.0
 """How often the daemon returns freed heap pages to the system (`trim`)."""
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL(None)

@@ -18,12 +18,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from streamguard.errors import MediaDecodeError
 from streamguard.forge import mesh
+from streamguard.forge.jpeg import decode_jpeg, encode_jpeg
 from streamguard.forge.landmarks import FaceMesh
 from streamguard.forge.records import LandmarkedFace, RgbImage
 from streamguard.vision.crop import CropTransform, FaceBox, square_crop_transform
@@ -73,10 +73,10 @@ class BankFace:
 
     def image(self) -> RgbImage:
         """The decoded context crop, ``(CONTEXT_SIZE, CONTEXT_SIZE, 3)`` uint8 RGB."""
-        decoded = cv2.imdecode(np.frombuffer(self.jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
-        if decoded is None:
-            raise MediaDecodeError(f"{self.ident}: corrupt cached face crop")
-        return np.ascontiguousarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+        try:
+            return decode_jpeg(self.jpeg)
+        except MediaDecodeError as e:
+            raise MediaDecodeError(f"{self.ident}: corrupt cached face crop") from e
 
     def face(self) -> LandmarkedFace:
         """The context crop with its landmarks, ready for `streamguard.forge.families.forge`."""
@@ -301,9 +301,7 @@ def _detect_file(path: Path, frames_per_video: int, detector: FaceDetector, face
 def _describe(
     index: int, crop: RgbImage, transform: CropTransform, box: FaceBox, points: npt.NDArray[np.float32], presence: float
 ) -> _Detected:
-    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise MediaDecodeError("JPEG encoding of a context crop failed")
+    jpeg = encode_jpeg(crop, JPEG_QUALITY)
     corners = transform.frame_to_crop([[box.x0, box.y0], [box.x1, box.y1]])
     keypoints = np.zeros((6, 2), dtype=np.float32)
     if box.keypoints:
@@ -311,7 +309,7 @@ def _describe(
         keypoints[: len(mapped)] = mapped
     return _Detected(
         frame_index=index,
-        jpeg=jpeg.tobytes(),
+        jpeg=jpeg,
         points=transform.frame_to_crop(points).astype(np.float32),
         box=np.array([*corners[0], *corners[1], box.score], dtype=np.float32),
         keypoints=keypoints,
@@ -320,10 +318,7 @@ def _describe(
 
 
 def _reencode(face: BankFace, quality: int) -> bytes:
-    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(face.image(), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise MediaDecodeError("JPEG encoding of a context crop failed")
-    return bytes(jpeg.tobytes())
+    return encode_jpeg(face.image(), quality)
 
 
 def _box_row(box: FaceBox) -> npt.NDArray[np.float32]:

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from streamguard.forge.jpeg import decode_jpeg, encode_jpeg
 from streamguard.forge.records import FloatMask, RgbImage
 
 
@@ -148,13 +149,7 @@ def add_noise(image: RgbImage, sigma: float, rng: np.random.Generator) -> RgbIma
 
 def jpeg_roundtrip(image: RgbImage, quality: int) -> RgbImage:
     """Encode as JPEG at ``quality`` (0-100) and decode."""
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
-    if decoded is None:
-        raise ValueError("JPEG decoding failed")
-    return np.ascontiguousarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+    return decode_jpeg(encode_jpeg(image, quality))
 
 
 def h264_available() -> bool:

@@ -9,31 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
+from streamguard.forge.jpeg import decode_jpeg, encode_jpeg
 from streamguard.model.preprocess import crops_to_tensor
 
 if TYPE_CHECKING:
     from streamguard.datasets.faces import FaceSample
 
 Batch = dict[str, torch.Tensor]
-
-
-def _jpeg(rgb: np.ndarray, quality: int) -> bytes:
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("JPEG encoding of a crop failed")
-    return bytes(encoded.tobytes())
-
-
-def _unjpeg(data: bytes) -> np.ndarray:
-    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if decoded is None:
-        raise ValueError("corrupt JPEG crop in a portable crop set")
-    return np.ascontiguousarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))
 
 
 @dataclass
@@ -109,7 +95,7 @@ class CropSet:
 
         JPEG changes the crops slightly: a portable set is for choosing epochs elsewhere, not for final figures.
         """
-        encoded = [_jpeg(crop, jpeg_quality) for crop in self.crops]
+        encoded = [encode_jpeg(crop, jpeg_quality) for crop in self.crops]
         offsets = np.cumsum([0] + [len(j) for j in encoded]).astype(np.int64)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(
@@ -125,7 +111,7 @@ class CropSet:
         """A set written by `save_portable`."""
         with np.load(path, allow_pickle=False) as data:
             blob, offsets, shape = data["jpeg"].tobytes(), data["offsets"], tuple(int(v) for v in data["shape"])
-            crops = [_unjpeg(blob[int(offsets[k]) : int(offsets[k + 1])]) for k in range(len(offsets) - 1)]
+            crops = [decode_jpeg(blob[int(offsets[k]) : int(offsets[k + 1])]) for k in range(len(offsets) - 1)]
             masks = np.unpackbits(data["mask_bits"], count=int(np.prod(shape))).reshape(shape)
             attributes = data["attributes"]
             return cls(
