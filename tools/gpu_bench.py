@@ -200,7 +200,8 @@ def _parallel_decode(clip: Path, streams: int, codec: str | None) -> float:
                 for _ in context.decode(packet):
                     counts[index] += 1
 
-    return sum(counts) / timed_threads(decode, streams)
+    elapsed = timed_threads(decode, streams)  # before summing: the counts fill while the threads run
+    return sum(counts) / elapsed
 
 
 def main() -> None:

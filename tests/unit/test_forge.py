@@ -348,15 +348,19 @@ def test_a_bank_saved_smaller_keeps_every_source(bank: FaceBank, tmp_path: Path)
     assert np.abs(loaded[0].image().astype(int) - bank[0].image().astype(int)).mean() < 6
 
 
-def test_training_modules_import_without_pyav() -> None:
-    """A GPU training machine has no PyAV: the forge, the loop and a saved bank must not need it."""
+def test_gpu_training_imports_without_pyav_mediapipe_or_pydantic() -> None:
+    """The lent GPU machine has none of them: the forge, the loop and `tools.gpu_train` must not need them."""
     code = (
-        "import sys; sys.modules['av'] = None\n"
+        "import sys\n"
+        "for name in ('av', 'mediapipe', 'pydantic'): sys.modules[name] = None\n"
         "import streamguard.forge.dataset, streamguard.train.loop, streamguard.train.monitor\n"
-        "import streamguard.model.factory\n"
+        "import streamguard.model.factory, tools.gpu_train\n"
         "from streamguard.forge.realism import h264_available; assert not h264_available()\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False, cwd=root
+    )
     assert result.returncode == 0, result.stderr[-2000:]
 
 
