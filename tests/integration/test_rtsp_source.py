@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -107,6 +108,17 @@ async def test_frames_arrive_sampled_with_increasing_timestamps(rtsp_server: Rts
     stats = source.stats
     assert stats.decoded > stats.sampled >= 12 and stats.opens == 1 and stats.errors == 0
     assert [e.kind for e in events if e.kind in ("up", "down")] == ["up", "down"]  # down: closed
+
+
+async def test_more_cameras_than_the_servers_default_threads_all_stream_at_once(rtsp_server: RtspServer) -> None:
+    """Each playing session holds one of asyncio's default executor threads (``cpu_count + 4``) in the server."""
+    write_face_clip(rtsp_server.media_dir / "long.mp4", seconds=12.0, fps=25, size=(320, 240))
+    cameras = (os.cpu_count() or 1) + 6
+    sources = [RtspSource(f"cam{i}", rtsp_server.url("long.mp4"), analysis_fps=5.0, **FAST) for i in range(cameras)]
+    async with contextlib.AsyncExitStack() as stack:
+        consumers = [await stack.enter_async_context(consuming(source)) for source in sources]
+        await wait_until(lambda: all(len(c.frames) >= 10 for c in consumers), within=8.0, what="10 frames each")
+    assert all(source.stats.stalls == 0 and source.stats.opens == 1 for source in sources)
 
 
 async def test_recovers_from_three_server_crashes_while_a_file_stream_keeps_flowing(

@@ -22,9 +22,19 @@ from urllib.parse import quote
 
 _LAUNCHER = """
 import asyncio, sys
+from concurrent.futures import ThreadPoolExecutor
 import aio_rtsp_toolkit.server as server
-asyncio.run(server.serve(sys.argv[1], host=sys.argv[2], port=int(sys.argv[3])))
+
+async def main():
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=int(sys.argv[4])))
+    await server.serve(sys.argv[1], host=sys.argv[2], port=int(sys.argv[3]))
+
+asyncio.run(main())
 """
+MAX_SESSIONS = 64
+"""Sessions the server can stream at once. Each playing session holds a thread of asyncio's default executor
+for as long as it plays (its file reader), and that executor has only ``cpu_count + 4`` threads (6 on two cores):
+past that, sessions got no data until another one ended, so a 7th camera stalled."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -89,7 +99,7 @@ class RtspServer:
             return self
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", _LAUNCHER, str(self.media_dir), self.host, str(self.port)],
+                [sys.executable, "-c", _LAUNCHER, str(self.media_dir), self.host, str(self.port), str(MAX_SESSIONS)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
