@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import statistics
@@ -61,31 +62,60 @@ def run_soak(
     workdir.mkdir(parents=True, exist_ok=True)
     redis = RedisServer(workdir=workdir / "redis", appendonly=True).start()
     rtsp = RtspServer(workdir / "rtsp-media")
-    shutil.copy(clip, rtsp.media_dir / "cam.mp4")
-    rtsp.start()
-    port = free_port()
-    config = _write_config(workdir, streams, rtsp.url("cam.mp4"), redis.url, model, port)
-    daemon_log = workdir / "daemon.log"
-    with daemon_log.open("wb") as out:
-        daemon = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "streamguard", "run", "--config", str(config), "--log-level", "warning"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    daemon: subprocess.Popen[bytes] | None = None
     try:
+        shutil.copy(clip, rtsp.media_dir / "cam.mp4")
+        rtsp.start()
+        port = free_port()
+        config = _write_config(workdir, streams, rtsp.url("cam.mp4"), redis.url, model, port)
+        daemon_log = workdir / "daemon.log"
+        with daemon_log.open("wb") as out:
+            daemon = subprocess.Popen(  # noqa: S603 - our own CLI
+                [sys.executable, "-m", "streamguard", "run", "--config", str(config), "--log-level", "warning"],
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         _wait_ready(port)
+        cpu_before = _daemon_cpu_s(daemon.pid), _machine_cpu_s(), time.monotonic()
         samples, outages = _drive(minutes * 60, daemon.pid, rtsp, redis, log, plan or SoakPlan())
+        load = _load(cpu_before, (_daemon_cpu_s(daemon.pid), _machine_cpu_s(), time.monotonic()))
         metrics = _scrape(port)
         daemon.send_signal(signal.SIGTERM)
         exit_code = daemon.wait(timeout=60)
         events = _read_events(redis.url)
     finally:
-        if daemon.poll() is None:
+        if daemon is not None and daemon.poll() is None:
             daemon.kill()
         rtsp.stop()
         redis.stop()
     report = _summary(samples, metrics, events, exit_code, daemon_log, streams, minutes)
     report["outages"] = [_outage_report(outage, events) for outage in outages]
+    report["load"] = load
     return report
+
+
+def _daemon_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used, from ``/proc/PID/stat``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_cpu_s() -> tuple[float, float]:
+    """Busy and total CPU seconds of the whole machine since boot (``/proc/stat``: every process, the cameras too)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def _load(
+    before: tuple[float, tuple[float, float], float], after: tuple[float, tuple[float, float], float]
+) -> dict[str, float]:
+    """How loaded the machine was over the soak: the daemon's cores and the share of every core in use."""
+    (daemon_0, (busy_0, total_0), t_0), (daemon_1, (busy_1, total_1), t_1) = before, after
+    return {
+        "daemon_cores": round((daemon_1 - daemon_0) / (t_1 - t_0), 3),
+        "machine_busy_share": round((busy_1 - busy_0) / max(total_1 - total_0, 1e-9), 3),
+        "cores": os.cpu_count() or 1,
+    }
 
 
 def _write_config(workdir: Path, streams: int, url: str, redis_url: str, model: Path, port: int) -> Path:
@@ -281,6 +311,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clip", type=Path, default=None, help="the cameras' clip (default: a generated 720p25 one)")
     args = parser.parse_args(argv)
     plan = SoakPlan(camera_outage_s=args.camera_outage_s, redis_outage_s=args.redis_outage_s)
+    # SIGTERM as an exception, so that the servers and the daemon are stopped by the `finally` of `run_soak`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     clip = args.clip or bench_clips(args.workdir / "clips", n=1, seconds=12.0)[0]
     model = args.model or random_model(args.workdir)
     report = run_soak(args.minutes, args.streams, clip, model, args.workdir, plan=plan)
