@@ -28,6 +28,7 @@ from typing import Any, cast
 import yaml
 
 from streamguard.bench.scenarios import histogram_quantiles, slope_per_hour
+from streamguard.bench.stage_cpu import cpu_ticks
 from tests.support.redis_process import RedisServer, free_port
 from tests.support.rtsp_process import RtspServer
 
@@ -95,8 +96,7 @@ def run_soak(
 
 def _daemon_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) the process has used, from ``/proc/PID/stat``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_ticks(Path(f"/proc/{pid}/stat")) / os.sysconf("SC_CLK_TCK")
 
 
 def _machine_cpu_s() -> tuple[float, float]:

@@ -116,17 +116,27 @@ class StageCpuSampler:
                     self._ticks[stage] += ticks - (previous[1] if previous else 0)
 
 
+def cpu_ticks(stat_file: Path) -> int:
+    """User + system clock ticks in a ``/proc/PID/stat`` (or ``.../task/TID/stat``) file.
+
+    Raises:
+        OSError: The process or thread is gone.
+    """
+    # Fields after the parenthesised name: state is field 3, utime 14 and stime 15 (proc(5)).
+    fields = stat_file.read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def _thread_ticks() -> list[tuple[int, str, int]]:
     """(thread id, kernel name, user + system ticks) of every live thread of this process."""
     out = []
     for entry in TASKS.iterdir():
         try:
             kernel_name = (entry / "comm").read_text().strip()
-            # Fields after the parenthesised name: state is field 3, utime 14 and stime 15 (proc(5)).
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            ticks = cpu_ticks(entry / "stat")
         except OSError:  # the thread ended between listing and reading
             continue
-        out.append((int(entry.name), kernel_name, int(fields[11]) + int(fields[12])))
+        out.append((int(entry.name), kernel_name, ticks))
     return out
 
 
