@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 import av.container
 import av.video.frame
+import av.video.reformatter
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -107,7 +108,7 @@ def read_video_frame(path: Path, index: int) -> RgbImage | None:
     with _open_video(path) as container, closing(_decode(path, container)) as frames:
         for position, frame in enumerate(frames):
             if position == index:
-                return _frame_to_rgb(frame)
+                return frame_to_rgb(frame, av.video.reformatter.VideoReformatter())
     return None
 
 
@@ -206,11 +207,12 @@ def _decode_selected(path: Path, selection: Selection) -> tuple[list[DecodedFram
     """The selected frames as RGB, and the number of frames decoded."""
     frames: list[DecodedFrame] = []
     count = 0
+    reformatter = av.video.reformatter.VideoReformatter()
     with _open_video(path) as container, closing(_decode(path, container)) as decoded:
         for index, frame in enumerate(decoded):
             count = index + 1
             if selection is None or index in selection:
-                frames.append(DecodedFrame(index, _frame_to_rgb(frame)))
+                frames.append(DecodedFrame(index, frame_to_rgb(frame, reformatter)))
     return frames, count
 
 
@@ -245,8 +247,22 @@ def _decode(path: Path, container: av.container.InputContainer) -> Generator[av.
         _LOG.warning("%s: video breaks off after %d frames: %s", path, count, e)
 
 
-def _frame_to_rgb(frame: av.video.frame.VideoFrame) -> RgbImage:
-    return np.ascontiguousarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+def frame_to_rgb(
+    frame: av.video.frame.VideoFrame, reformatter: av.video.reformatter.VideoReformatter, threads: int = 0
+) -> RgbImage:
+    """`frame` as contiguous ``(H, W, 3)`` uint8 RGB, converted by the caller's own `reformatter`.
+
+    Not ``frame.to_ndarray(format="rgb24")``: that converts with a reformatter PyAV keeps per thread, whose
+    swscale context owns worker threads. A process forked after it was used (a DataLoader worker) inherits the
+    context but not the threads, and its first conversion waits for them forever.
+
+    Args:
+        frame: A decoded video frame.
+        reformatter: Owned by the caller, e.g. one per file decoded.
+        threads: swscale threads (0: FFmpeg's choice; 1 for small frames, where threads cost more than they save).
+    """
+    rgb = reformatter.reformat(frame, format="rgb24", threads=threads)
+    return np.ascontiguousarray(rgb.to_ndarray(), dtype=np.uint8)
 
 
 def _read_binary_mask(source: MaskSource, frame_index: int) -> BinaryMask | None:

@@ -168,7 +168,11 @@ def h264_roundtrip(image: RgbImage, crf: int, n_frames: int = 1) -> RgbImage:
         crf: x264 constant rate factor (0-51; higher = more loss).
         n_frames: Length of the clip (1-3 is plenty).
     """
-    import av  # here, so that the forge runs where PyAV is missing when H.264 is off (`h264_available`)
+    # Here, so that the forge runs where PyAV is missing when H.264 is off (`h264_available`).
+    import av
+    import av.video.reformatter
+
+    from streamguard.datasets.media import frame_to_rgb
 
     height, width = image.shape[:2]
     padded = np.pad(image, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
@@ -183,9 +187,10 @@ def h264_roundtrip(image: RgbImage, crf: int, n_frames: int = 1) -> RgbImage:
         container.mux(stream.encode(None))
     buffer.seek(0)
     decoded: npt.NDArray[np.uint8] | None = None
+    reformatter = av.video.reformatter.VideoReformatter()
     with av.open(buffer, mode="r", format="h264") as container:
         for frame in container.decode(video=0):
-            decoded = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+            decoded = frame_to_rgb(frame, reformatter, threads=1)
     if decoded is None:
         raise ValueError("H.264 round trip produced no frame")
     return np.ascontiguousarray(decoded[:height, :width], dtype=np.uint8)

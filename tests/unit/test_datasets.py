@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -411,6 +412,21 @@ def test_read_video_frame(videos: dict[str, Path]) -> None:
     assert read_video_frame(videos["mp4"], N_FRAMES) is None
     with pytest.raises(ValueError, match="non-negative"):
         read_video_frame(videos["mp4"], -1)
+
+
+def _level_of_frame(path: Path, index: int) -> int:
+    frame = read_video_frame(path, index)
+    assert frame is not None
+    return frame_level(frame)
+
+
+def test_decoding_works_in_a_worker_forked_after_the_parent_converted_frames(videos: dict[str, Path]) -> None:
+    # The parent converts as the daemon's ingest does, with PyAV's per-thread reformatter (and its threads).
+    with av.open(str(videos["mp4"])) as container:
+        for frame in container.decode(video=0):
+            frame.to_ndarray(format="rgb24")
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_level_of_frame, (videos["mp4"], 7)).get(timeout=60) == 7
 
 
 # --- masks -----------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -262,6 +263,17 @@ def test_realism_is_reproducible_and_h264_keeps_the_size() -> None:
     config = RealismConfig(p_h264=1.0)
     runs = [apply_realism(image, _blob(image.shape[:2]), np.random.default_rng(4), config) for _ in range(2)]
     assert runs[0][0].tobytes() == runs[1][0].tobytes() and runs[0][2] == runs[1][2]
+
+
+def _h264_shape(image: np.ndarray) -> tuple[int, ...]:
+    return h264_roundtrip(image, crf=30, n_frames=2).shape
+
+
+def test_h264_realism_works_in_a_loader_worker_forked_after_the_parent_used_it() -> None:
+    image = astronaut_rgb()[:200, :180]
+    h264_roundtrip(image, crf=30)  # the parent forges first, as the validation set of a training run is
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_h264_shape, (image,)).get(timeout=60) == image.shape
 
 
 # --- the split --------------------------------------------------------------------------------------------
