@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 from streamguard.forge.bank import FaceBank
 from streamguard.forge.dataset import training_data_from_banks
 from streamguard.forge.realism import RealismConfig, h264_available
+from streamguard.model.backbones import EfficientNetLiteEncoder
 from streamguard.model.checkpoint import load_checkpoint, save_checkpoint
 from streamguard.model.detector import resolve_device
 from streamguard.model.factory import DetectorNetwork, build_network
@@ -50,7 +51,7 @@ LIGHT_REALISM = RealismConfig(
     p_h264=0.2, crf=(18, 30), p_jpeg=0.5, jpeg_quality=(60, 100),
 )  # fmt: skip
 """``--realism light``: fewer and milder degradations. Measured on 2 CPU cores: the synthetic task is learnt
-faster and transfers worse than the default stream realism (models/README.md), so the default stays."""
+faster and the figures on real deepfakes fall as they do without it, only sooner (models/README.md)."""
 
 
 def main() -> None:
@@ -73,6 +74,7 @@ def main() -> None:
     )  # fmt: skip
     monitor = CropSet.load_portable(data_dir / "monitor.npz")
     model = _network(args.variant, args.init)
+    _freeze_early_stages(model, args.freeze_stages)
     config = TrainConfig(
         epochs=1, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, device=args.device,
         seed=args.seed, num_workers=args.workers, steps_per_epoch=args.steps_per_epoch, lr_schedule="cosine",
@@ -116,6 +118,18 @@ def _network(variant: str, init: Path | None) -> DetectorNetwork:
     model = build_network(get_variant(variant), pretrained=False)
     model.load_state_dict(source.state_dict())
     return model
+
+
+def _freeze_early_stages(model: DetectorNetwork, stages: int) -> None:
+    """Keep the stem and the first ``stages`` encoder stages (strides 2, 4, ...) at their starting weights."""
+    if stages == 0:
+        return
+    encoder = getattr(model, "encoder", None)
+    if not isinstance(encoder, EfficientNetLiteEncoder):
+        raise SystemExit("--freeze-stages needs an EfficientNet variant")
+    last_block = encoder.stage_ends[stages - 1]
+    for module in (encoder.stem, *encoder.blocks[: last_block + 1]):
+        module.requires_grad_(False)
 
 
 def _probe(
@@ -179,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-val", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--freeze-stages", type=int, choices=range(5), default=0, help="encoder stages kept fixed")
     parser.add_argument("--realism", choices=("stream", "light"), default="stream", help="degradation chain")
     parser.add_argument("--select", action="append", default=None, help="default: val_auc, dev_unseen_video_auc")
     return parser
