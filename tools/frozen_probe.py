@@ -3,7 +3,7 @@ r"""A frozen encoder with a logistic probe trained on self-blend and region pair
 The issue measured a frozen Lite0 probed on `deepfakes_dev/train`'s real fakes (it learnt their generators).
 This probes on the forge's own pairs instead, the data v2 is fine-tuned on: every stage of the encoder
 (strides 2-32) is pooled to its channel means and standard deviations, standardised, and a logistic regression
-is fitted for each C; C is chosen on the synthetic validation people and the monitor crops of
+is fitted for each C, one line each: read C off the synthetic validation people's column; the monitor crops of
 `deepfakes_dev/val` (`tools.gpu_pack`'s `.gpu/monitor.npz`) are only reported.
 
     python -m tools.gpu_pack --real ../shared/data/real_faces \
@@ -35,30 +35,24 @@ from streamguard.model.preprocess import crops_to_tensor, normalize
 from streamguard.model.variants import get_variant
 from streamguard.train.data import CropSet
 from streamguard.train.monitor import Monitor
+from tools.gpu_train import FAMILIES, SEEN_GROUPS, packed_banks
 
-FAMILIES = ["self_blend", "region"]
-SEEN_GROUPS = frozenset({"ffpp_c40", "reenact_dpe"})
 CROP_SIZE = 160
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 
 _worker_data: ForgeDataset | None = None
 
 
-def _banks(data_dir: Path) -> tuple[FaceBank, FaceBank]:
-    train = FaceBank([f for part in sorted(data_dir.glob("bank-train-*.npz")) for f in FaceBank.load(part).faces])
-    return train, FaceBank.load(data_dir / "bank-val.npz")
-
-
 def _start_worker(data_dir: Path) -> None:
     global _worker_data
     torch.set_num_threads(1)
-    train, val = _banks(data_dir)
+    train, val = packed_banks(data_dir)
     _worker_data = _forge(train, val, n_val=2).train
 
 
 def _forge(train: FaceBank, val: FaceBank, n_val: int) -> ForgeTrainingData:
     return training_data_from_banks(
-        train, val, seed=0, families=FAMILIES, realism=RealismConfig(), paired=True, size=CROP_SIZE, n_val=n_val
+        train, val, seed=0, families=list(FAMILIES), realism=RealismConfig(), paired=True, size=CROP_SIZE, n_val=n_val
     )
 
 
@@ -103,7 +97,7 @@ def main() -> None:
     torch.set_num_threads(2)
     started = time.monotonic()
     x, y = forged_pairs(args.data, args.pairs)
-    val = CropSet(**_forge(*_banks(args.data), n_val=args.n_val).val)
+    val = CropSet(**_forge(*packed_banks(args.data), n_val=args.n_val).val)
     monitor = Monitor("dev", CropSet.load_portable(args.data / "monitor.npz"), SEEN_GROUPS)
     print(f"forged {len(x)} crops in {time.monotonic() - started:.0f} s", flush=True)
     norm = normalization_of(get_variant("effnet_lite0_linear"))

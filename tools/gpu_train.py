@@ -63,8 +63,7 @@ def main() -> None:
     work = data_dir / "run"
     work.mkdir(parents=True, exist_ok=True)
     size = get_variant(args.variant).input_size
-    train_bank = FaceBank([f for part in sorted(data_dir.glob("bank-train-*.npz")) for f in FaceBank.load(part).faces])
-    val_bank = FaceBank.load(data_dir / "bank-val.npz")
+    train_bank, val_bank = packed_banks(data_dir)
     realism = LIGHT_REALISM if args.realism == "light" else RealismConfig()
     if not h264_available():
         realism = replace(realism, p_h264=0.0)
@@ -109,6 +108,12 @@ def main() -> None:
         monitors=(Monitor("dev", monitor, SEEN_GROUPS),), select=tuple(args.select or SELECT), on_epoch=copy_back,
     )  # fmt: skip
     print(json.dumps({"best_epoch": result.best_epoch, "best": result.best_metrics}, default=str), flush=True)
+
+
+def packed_banks(data_dir: Path) -> tuple[FaceBank, FaceBank]:
+    """The training people's face bank (its parts joined) and the validation people's, as `tools.gpu_pack` wrote."""
+    parts = sorted(data_dir.glob("bank-train-*.npz"))
+    return FaceBank([f for part in parts for f in FaceBank.load(part).faces]), FaceBank.load(data_dir / "bank-val.npz")
 
 
 def _network(variant: str, init: Path | None) -> DetectorNetwork:
